@@ -1,0 +1,23 @@
+"""kamsim: simulate key-account (B2B, tender-driven) sales and test policy changes.
+
+The public API: ``load_scenario`` -> ``simulate`` / ``run`` -> tables.
+"""
+
+from kamsim.errors import Problem, ScenarioError
+from kamsim.io import load_scenario
+from kamsim.results import Result
+from kamsim.scenario import Scenario
+from kamsim.simulation import run, simulate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Problem",
+    "Result",
+    "Scenario",
+    "ScenarioError",
+    "__version__",
+    "load_scenario",
+    "run",
+    "simulate",
+]

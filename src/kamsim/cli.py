@@ -1,0 +1,122 @@
+"""The ``kamsim`` command: a thin shell over the library.
+
+Bad input (a scenario file, an override, an option) prints one line per problem to stderr and
+exits 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from tqdm import tqdm
+
+from kamsim.analysis import summarise
+from kamsim.errors import ScenarioError
+from kamsim.io import load_scenario, scenario_json_schema, write_run
+from kamsim.scenario import Scenario
+from kamsim.simulation import run as run_scenario
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Simulate key-account sales pipelines and compare policies with error bars.",
+)
+
+ScenarioArg = Annotated[Path, typer.Argument(help="Scenario TOML file.", show_default=False)]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a field: dotted.key=<TOML literal>. Repeatable."),
+]
+
+
+def _fail(err: ScenarioError) -> typer.Exit:
+    for problem in err.problems:
+        typer.echo(f"error: {problem}", err=True)
+    return typer.Exit(2)
+
+
+def _load(path: Path, overrides: list[str] | None) -> Scenario:
+    try:
+        return load_scenario(path, overrides or [])
+    except ScenarioError as err:
+        raise _fail(err) from None
+
+
+def _fmt(kpi: str, x: float) -> str:
+    if math.isnan(x):
+        return "-"
+    if kpi.startswith("util_") or kpi in ("win_rate", "gross_margin_pct"):
+        return f"{100 * x:.1f}%"
+    if kpi.startswith("deals_") or kpi == "cycle_time_days":
+        return f"{x:,.1f}"
+    return f"{x:,.0f}"
+
+
+def format_summary(summary: pd.DataFrame, currency: str) -> str:
+    """KPI table as aligned text: mean and the 95% interval."""
+    lines = [f"{'kpi':<20} {'mean':>18} {'95% CI':>36}"]
+    for row in summary.to_dict("records"):
+        kpi = str(row["kpi"])
+        mean, low, high = float(row["mean"]), float(row["low"]), float(row["high"])
+        ci = (
+            "-"
+            if math.isnan(float(row["half_width"]))
+            else (f"[{_fmt(kpi, low)}, {_fmt(kpi, high)}]")
+        )
+        label = (
+            f"{kpi} ({currency})"
+            if kpi in ("bookings", "revenue", "cash", "gross_margin", "cost_of_sale")
+            else kpi
+        )
+        lines.append(f"{label:<20} {_fmt(kpi, mean):>18} {ci:>36}")
+    return "\n".join(lines)
+
+
+@app.command()
+def run(
+    scenario: ScenarioArg,
+    reps: Annotated[int, typer.Option(min=1, help="Number of replications.")] = 10,
+    seed: Annotated[int, typer.Option(min=0, help="Root random seed.")] = 0,
+    set_: SetOpt = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write tables and manifest.json to this folder.")
+    ] = None,
+) -> None:
+    """Simulate SCENARIO and print its KPIs (mean and 95% CI over replications)."""
+    scen = _load(scenario, set_)
+    with tqdm(
+        total=reps, desc="replications", unit="rep", file=sys.stderr, disable=None, leave=False
+    ) as bar:
+        result = run_scenario(scen, reps=reps, seed=seed, progress=bar.update)
+    typer.echo(
+        f"{scen.name}: {reps} replication(s), seed {seed}, "
+        f"{scen.calendar.horizon_months} months from {scen.calendar.start}"
+    )
+    typer.echo(format_summary(summarise(result.kpis), scen.calendar.currency))
+    if out is not None:
+        paths = write_run(result, out, reps)
+        typer.echo(f"wrote {', '.join(p.name for p in paths)} to {out}")
+
+
+@app.command()
+def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
+    """Check SCENARIO; exit 0 when valid, else one line per problem and exit 2."""
+    scen = _load(scenario, set_)
+    typer.echo(f"{scenario}: valid ({scen.name})")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files."""
+    typer.echo(json.dumps(scenario_json_schema(), indent=2))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,84 @@
+"""User-facing problems: one readable line each, naming the dotted field and file line.
+
+Everything that can go wrong with user input (a scenario file, an override, an option) ends as
+a :class:`ScenarioError` holding :class:`Problem` lines; the CLI prints them and exits 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem: where (dotted field path or file), what, and the file line if known."""
+
+    where: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        place = ""
+        if self.file is not None:
+            place = f"{self.file}:{self.line}: " if self.line is not None else f"{self.file}: "
+        return f"{place}{self.where}: {self.message}" if self.where else f"{place}{self.message}"
+
+
+class ScenarioError(Exception):
+    """Invalid user input; ``problems`` lists every problem found, one line each."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for part in loc:
+        text = str(part)
+        # Discriminated unions add the tag ("lognormal") to the location: not a user key.
+        if (
+            text
+            in {
+                "fixed",
+                "exponential",
+                "lognormal",
+                "gamma",
+                "triangular",
+                "pert",
+                "uniform",
+                "empirical",
+            }
+            and parts
+        ):
+            continue
+        if text.startswith(("function-after[", "function-before[", "function-wrap[")):
+            continue
+        if text in {"float", "int", "dict[enum,float]", "constrained-float"}:
+            continue
+        parts.append(text)
+    return ".".join(parts)
+
+
+def problems_from_validation(err: ValidationError) -> list[Problem]:
+    """Flatten pydantic errors into problems; multi-line messages become several problems."""
+    problems: list[Problem] = []
+    seen: set[tuple[str, str]] = set()
+    for e in err.errors(include_url=False):
+        base = _dotted(tuple(e["loc"]))
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        for line in msg.split("\n"):
+            where = base
+            if ": " in line and (not base or line.split(": ", 1)[0].count(" ") == 0):
+                head, line = line.split(": ", 1)
+                where = f"{base}.{head}" if base else head
+            key = (where, line)
+            if key not in seen:
+                seen.add(key)
+                problems.append(Problem(where, line))
+    return problems

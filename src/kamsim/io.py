@@ -1,0 +1,215 @@
+"""The only module that reads and writes files.
+
+Reading: a scenario file is TOML; ``extends = "other.toml"`` (relative to the extending file)
+names a parent whose tables are merged under this file's (deeply; arrays and scalars replace).
+Overrides (``--set key=value``) apply after inheritance. Every problem is collected and raised
+as one :class:`~kamsim.errors.ScenarioError` naming the field and, where it can be found, the
+file line that set it.
+
+Writing: result tables go to Parquet/CSV plus a ``manifest.json``; each file is written to a
+temporary name and renamed into place, so an interrupted run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import re
+import tempfile
+import tomllib
+from collections.abc import Callable, Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import ValidationError
+
+from kamsim.errors import Problem, ScenarioError, problems_from_validation
+from kamsim.overrides import apply_overrides, deep_merge
+from kamsim.results import Result
+from kamsim.scenario import Scenario
+
+_LINE_COL = re.compile(r"\(at line (\d+), column \d+\)")
+
+
+def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError([Problem("", "file not found", file=str(path))]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ScenarioError([Problem("", f"cannot read: {err}", file=str(path))]) from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as err:
+        msg = str(err)
+        m = _LINE_COL.search(msg)
+        line = int(m.group(1)) if m else None
+        msg = _LINE_COL.sub("", msg).strip()
+        raise ScenarioError([Problem("", f"TOML syntax error: {msg}", str(path), line)]) from None
+
+
+def _resolve(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], list[tuple[Path, str]]]:
+    """Merged table of ``path`` and its ancestors, plus (file, text) from child to root."""
+    path = path.resolve()
+    if path in chain:
+        cycle = " -> ".join(p.name for p in (*chain, path))
+        raise ScenarioError([Problem("extends", f"cyclic extends: {cycle}", str(chain[-1]))])
+    data, text = _read_toml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data, [(path, text)]
+    if not isinstance(parent, str) or not parent:
+        raise ScenarioError([Problem("extends", "must be a file name", str(path))])
+    parent_path = path.parent / parent
+    if not parent_path.is_file():
+        raise ScenarioError(
+            [
+                Problem(
+                    "extends",
+                    f"parent file {parent!r} not found",
+                    str(path),
+                    _find_line(text, "extends"),
+                )
+            ]
+        )
+    base, texts = _resolve(parent_path, (*chain, path))
+    return deep_merge(base, data), [(path, text), *texts]
+
+
+def _find_line(text: str, dotted: str) -> int | None:
+    """Best-effort line of the key ``dotted`` in a TOML text (table headers and dotted keys)."""
+    parts = dotted.split(".")
+    table: list[str] = []
+    best: int | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        header = re.match(r"^\[+\s*([^\]]+?)\s*\]+$", line)
+        if header:
+            table = [p.strip().strip('"') for p in header.group(1).split(".")]
+            if table == parts[: len(table)] and len(table) == len(parts):
+                best = number
+            continue
+        m = re.match(r"^([A-Za-z0-9_\-\.\" ]+?)\s*=", line)
+        if not m:
+            continue
+        key = table + [p.strip().strip('"') for p in m.group(1).split(".")]
+        if key == parts[: len(key)]:
+            best = number  # the deepest assignment covering the path
+    return best
+
+
+def _locate(problems: list[Problem], texts: list[tuple[Path, str]]) -> list[Problem]:
+    located: list[Problem] = []
+    for p in problems:
+        for path, text in texts:
+            line = _find_line(text, p.where) if p.where else None
+            if line is not None:
+                located.append(Problem(p.where, p.message, str(path), line))
+                break
+        else:
+            located.append(Problem(p.where, p.message, str(texts[0][0])))
+    return located
+
+
+def load_scenario(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> Scenario:
+    """Read, inherit, override and validate a scenario file.
+
+    Raises :class:`ScenarioError` listing every problem (one line each).
+    """
+    data, texts = _resolve(Path(path), ())
+    data = apply_overrides(data, list(overrides))
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError(_locate(problems_from_validation(err), texts)) from None
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """JSON Schema of scenario files, for editors and external validators."""
+    schema = Scenario.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "kamsim scenario"
+    schema.setdefault("properties", {})["extends"] = {
+        "type": "string",
+        "description": "Parent scenario file, relative to this one; tables merge deeply.",
+    }
+    return schema
+
+
+def _atomic(path: Path, write: Callable[[Path], object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_table(df: pd.DataFrame, path: Path) -> None:
+    """Write a table atomically, as Parquet or CSV by the file suffix."""
+
+    def write(tmp: Path) -> None:
+        if path.suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+
+    _atomic(path, write)
+
+
+def write_json(obj: Any, path: Path) -> None:
+    """Write JSON atomically, pretty-printed and key-sorted for stable diffs."""
+    text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
+    _atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """SHA-256 of the resolved scenario's canonical JSON: equal hashes, equal worlds."""
+    text = json.dumps(scenario.model_dump(mode="json", by_alias=True), sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def manifest(result: Result, reps: int) -> dict[str, Any]:
+    """What produced a run: the resolved scenario, its hash, the seed and package versions."""
+    versions = {}
+    for pkg in ("kamsim", "simpy", "numpy", "pandas", "pydantic", "pyarrow", "scipy"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = "unknown"
+    versions["python"] = platform.python_version()
+    return {
+        "scenario": result.scenario.model_dump(mode="json", by_alias=True),
+        "scenario_hash": scenario_hash(result.scenario),
+        "seed": result.seed,
+        "replications": reps,
+        "versions": versions,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+RUN_FILES = ("deals.parquet", "events.parquet", "timeseries.parquet", "kpis.csv", "manifest.json")
+
+
+def write_run(result: Result, out: Path, reps: int) -> list[Path]:
+    """Write the four tables and the manifest into ``out`` (each file atomically)."""
+    tables = result.tables()
+    paths = []
+    for name in RUN_FILES[:-1]:
+        path = out / name
+        write_table(tables[name.split(".")[0]], path)
+        paths.append(path)
+    path = out / RUN_FILES[-1]
+    write_json(manifest(result, reps), path)
+    paths.append(path)
+    return paths

@@ -1,0 +1,113 @@
+"""Plain records out of the model: what happened, with no pandas and no I/O.
+
+The engine appends tuples to lists while it runs (the cheapest thing Python can do per event)
+and hands this bundle over at the end; ``kamsim.results`` builds the tidy tables from it. Later
+tools (run store, calibration, process mining) read the same records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kamsim.scenario import Scenario
+from kamsim.vocabulary import POOLS, STAGES
+
+Visit = tuple[int, int, float, float, float, str]
+"""(deal_id, stage, queued_at, started_at, ended_at, result) of one stage visit."""
+Hold = tuple[int, int, int, float, float, float, str]
+"""(deal_id, stage, pool, queued_at, started_at, ended_at, result) of one wait for a pool."""
+Money = tuple[int, int, float, float]
+"""(deal_id, kind, time, amount); kind is one of MONEY_KINDS' indices."""
+Level = tuple[float, int, int]
+"""(time, series, new level) of a time-weighted monitor; series per SERIES."""
+
+MONEY_KINDS = ("bookings", "revenue", "cash")
+BOOKING, REVENUE, CASH = range(3)
+
+SERIES: tuple[str, ...] = (
+    *(f"wip_{s}" for s in STAGES),
+    *(f"busy_{p}" for p in POOLS),
+    *(f"queue_{p}" for p in POOLS),
+)
+"""Monitored levels: deals in each stage, busy slots and queue length of each pool."""
+WIP0, BUSY0, QUEUE0 = 0, len(STAGES), len(STAGES) + len(POOLS)
+
+NAN = float("nan")
+
+
+class Deal:
+    """One deal's state while it runs, and its summary afterwards."""
+
+    __slots__ = (
+        "accepted_at",
+        "account",
+        "arrived_at",
+        "booked",
+        "cancelled",
+        "closed_at",
+        "draws",
+        "entered",
+        "exit_reason",
+        "grade",
+        "held",
+        "id",
+        "k",
+        "margin",
+        "outcome",
+        "pool_i",
+        "signed_at",
+        "stage",
+        "started",
+        "value",
+        "waiting_since",
+    )
+
+    def __init__(
+        self,
+        deal_id: int,
+        k: int,
+        draws: object,
+        grade: int,
+        account: int,
+        value: float,
+        margin: float,
+        now: float,
+    ) -> None:
+        self.id = deal_id
+        self.k = k
+        self.draws = draws
+        self.grade = grade
+        self.account = account
+        self.value = value
+        self.margin = margin
+        self.arrived_at = now
+        self.stage = 0
+        self.entered = now
+        self.started = NAN
+        self.pool_i = 0
+        self.held: list[tuple[int, int, float, float]] = []
+        """(pool, stage, queued_at, started_at) of every slot the deal holds now."""
+        self.waiting_since = NAN
+        self.outcome = "open"
+        self.exit_reason = ""
+        self.signed_at = NAN
+        self.closed_at = NAN
+        self.booked = 0.0
+        self.accepted_at = NAN
+        self.cancelled = False
+
+
+@dataclass(slots=True)
+class Records:
+    """Everything one replication produced."""
+
+    scenario: Scenario
+    seed: int
+    replication: int
+    span: float
+    """Days covered by the tables: the horizon, or the drain end if later."""
+    deals: list[Deal] = field(default_factory=list)
+    visits: list[Visit] = field(default_factory=list)
+    holds: list[Hold] = field(default_factory=list)
+    money: list[Money] = field(default_factory=list)
+    levels: list[Level] = field(default_factory=list)

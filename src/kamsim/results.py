@@ -1,0 +1,262 @@
+"""Records -> tidy pandas tables: ``deals``, ``events``, ``timeseries`` and ``kpis``.
+
+Built once, at the edge, with vectorised numpy; the engine never sees pandas. Every table
+carries a ``replication`` column so the tables of many replications concatenate without loss.
+
+Definitions (the stable contract):
+
+- ``outcome``: ``won`` (contract signed), ``lost`` (left before signing, with ``exit_reason``),
+  ``open`` (unsigned at the end). Implementation results live in ``accepted_at``/``cancelled``.
+- ``wait_<pool>``: days the deal spent queued for that pool (up to the end for open waits).
+- ``timeseries``: per model month (365/12 days): ``bookings``, ``revenue`` and ``cash`` are
+  flows in the month; ``wip_<stage>``, ``util_<pool>`` and ``queue_<pool>`` are time-weighted
+  averages from the engine's level monitors (not derived from ``events``).
+- ``kpis``: bookings = signed value; revenue = milestone shares recognised; cash = milestone
+  payments after their lag, all within the run; ``gross_margin`` = sum of booked value x
+  margin over signed deals; ``win_rate`` = won / (won + lost); ``cycle_time_days`` = mean days
+  from arrival to signing of won deals; ``cost_of_sale`` = headcount x monthly cost of every
+  pool over the run; ``util_<pool>`` = busy slot-days / (capacity x run length).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kamsim.model.records import (
+    BUSY0,
+    MONEY_KINDS,
+    NAN,
+    QUEUE0,
+    SERIES,
+    WIP0,
+    Records,
+)
+from kamsim.scenario import Scenario
+from kamsim.vocabulary import DAYS_PER_MONTH, OUTCOMES, POOLS, STAGES
+
+KPI_COLUMNS: tuple[str, ...] = (
+    "replication",
+    "seed",
+    "bookings",
+    "revenue",
+    "cash",
+    "gross_margin",
+    "gross_margin_pct",
+    "win_rate",
+    "cycle_time_days",
+    "deals_won",
+    "deals_lost",
+    "deals_open",
+    "cost_of_sale",
+    *(f"util_{p}" for p in POOLS),
+)
+
+_STAGE_CAT = pd.CategoricalDtype(list(STAGES), ordered=True)
+_POOL_CAT = pd.CategoricalDtype(list(POOLS))
+
+
+@dataclass(frozen=True)
+class Result:
+    """Tables of one or more replications of one scenario."""
+
+    scenario: Scenario
+    seed: int
+    deals: pd.DataFrame
+    events: pd.DataFrame
+    timeseries: pd.DataFrame
+    kpis: pd.DataFrame
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {
+            "deals": self.deals,
+            "events": self.events,
+            "timeseries": self.timeseries,
+            "kpis": self.kpis,
+        }
+
+
+def _month_edges(span: float) -> np.ndarray[Any, Any]:
+    n = max(1, int(np.ceil(span / DAYS_PER_MONTH - 1e-9)))
+    edges = np.arange(n + 1) * DAYS_PER_MONTH
+    edges[-1] = span
+    return edges
+
+
+def _integrate(
+    levels: list[tuple[float, int, int]], edges: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
+    """Time-weighted average of every monitored series in each interval between edges.
+
+    Returns shape (len(SERIES), len(edges) - 1). A level holds from its change time until the
+    next change; before the first change it is zero.
+    """
+    out = np.zeros((len(SERIES), len(edges) - 1))
+    if not levels:
+        return out
+    arr = np.asarray(levels, dtype=float)
+    t_all, s_all, l_all = arr[:, 0], arr[:, 1].astype(int), arr[:, 2]
+    widths = np.diff(edges)
+    widths[widths <= 0] = np.nan
+    for sid in range(len(SERIES)):
+        mask = s_all == sid
+        if not mask.any():
+            continue
+        t, lv = t_all[mask], l_all[mask]
+        area = np.concatenate(([0.0], np.cumsum(lv[:-1] * np.diff(t))))
+        i = np.searchsorted(t, edges, side="right") - 1
+        ii = np.clip(i, 0, None)
+        cum = np.where(i >= 0, area[ii] + lv[ii] * (edges - t[ii]), 0.0)
+        out[sid] = np.diff(cum) / widths
+    return np.nan_to_num(out)
+
+
+def _deals(rec: Records, holds: pd.DataFrame) -> pd.DataFrame:
+    deals = rec.deals
+    grades = rec.scenario.grade_keys
+    n = len(deals)
+    ids = np.fromiter((d.id for d in deals), dtype=np.int64, count=n)
+    out = pd.DataFrame(
+        {
+            "replication": np.full(n, rec.replication, dtype=np.int64),
+            "deal_id": ids,
+            "account_id": [f"{grades[d.grade]}-{d.account:04d}" for d in deals],
+            "grade": pd.Categorical([grades[d.grade] for d in deals], categories=list(grades)),
+            "value": [d.value for d in deals],
+            "margin": [d.margin for d in deals],
+            "arrived_at": [d.arrived_at for d in deals],
+            "last_stage": pd.Categorical.from_codes([d.stage for d in deals], dtype=_STAGE_CAT),
+            "outcome": pd.Categorical([d.outcome for d in deals], categories=list(OUTCOMES)),
+            "exit_reason": pd.array([d.exit_reason or None for d in deals], dtype="string"),
+            "signed_at": [d.signed_at for d in deals],
+            "closed_at": [d.closed_at for d in deals],
+            "booked_value": [d.booked for d in deals],
+            "accepted_at": [d.accepted_at for d in deals],
+            "cancelled": np.fromiter((d.cancelled for d in deals), dtype=bool, count=n),
+        }
+    )
+    if n:
+        wait = (holds["started_at"].fillna(rec.span) - holds["queued_at"]).to_numpy()
+        deal_ids = holds["deal_id"].to_numpy()
+        pool_codes = holds["pool"].cat.codes.to_numpy()
+    for p, pool in enumerate(POOLS):
+        if n:
+            m = pool_codes == p
+            out[f"wait_{pool}"] = np.bincount(deal_ids[m], weights=wait[m], minlength=n)
+        else:
+            out[f"wait_{pool}"] = np.zeros(0)
+    return out
+
+
+def _events(rec: Records) -> tuple[pd.DataFrame, pd.DataFrame]:
+    cols = ["deal_id", "stage", "queued_at", "started_at", "ended_at", "result"]
+    visits = pd.DataFrame(rec.visits, columns=cols)
+    visits.insert(2, "pool", pd.Series(pd.Categorical([None] * len(visits), dtype=_POOL_CAT)))
+    holds = pd.DataFrame(rec.holds, columns=["deal_id", "stage", "pool", *cols[2:]])
+    holds["pool"] = pd.Categorical.from_codes(holds["pool"].astype(np.int64), dtype=_POOL_CAT)
+    for df in (visits, holds):
+        df["stage"] = pd.Categorical.from_codes(df["stage"].astype(np.int64), dtype=_STAGE_CAT)
+        df["deal_id"] = df["deal_id"].astype(np.int64)
+        for c in ("queued_at", "started_at", "ended_at"):
+            df[c] = df[c].astype(float)
+    events = pd.concat([visits, holds], ignore_index=True)
+    events["result"] = events["result"].astype("string")
+    events = events.sort_values(
+        ["deal_id", "queued_at", "started_at"], kind="stable", na_position="last"
+    ).reset_index(drop=True)
+    events.insert(0, "replication", np.full(len(events), rec.replication, dtype=np.int64))
+    return events, holds
+
+
+def _timeseries(rec: Records) -> pd.DataFrame:
+    edges = _month_edges(rec.span)
+    n = len(edges) - 1
+    start = rec.scenario.calendar.start
+    out = pd.DataFrame(
+        {
+            "replication": np.full(n, rec.replication, dtype=np.int64),
+            "month": np.arange(n, dtype=np.int64),
+            "date": [start + dt.timedelta(days=float(e)) for e in edges[:-1]],
+        }
+    )
+    money = np.asarray(rec.money, dtype=float).reshape(-1, 4)
+    inside = money[:, 2] <= rec.span
+    bins = np.clip(np.searchsorted(edges, money[:, 2], side="right") - 1, 0, n - 1)
+    for kind, name in enumerate(MONEY_KINDS):
+        m = inside & (money[:, 1] == kind)
+        out[name] = np.bincount(bins[m], weights=money[m, 3], minlength=n)
+    avg = _integrate(rec.levels, edges)
+    for s, stage in enumerate(STAGES):
+        out[f"wip_{stage}"] = avg[WIP0 + s]
+    res = rec.scenario.resources
+    for p, pool in enumerate(POOLS):
+        cap = res[pool].capacity
+        out[f"util_{pool}"] = avg[BUSY0 + p] / cap if cap else NAN
+        out[f"queue_{pool}"] = avg[QUEUE0 + p]
+    return out
+
+
+def _kpis(rec: Records, deals: pd.DataFrame, ts: pd.DataFrame) -> pd.DataFrame:
+    won = deals["outcome"] == "won"
+    n_won, n_lost = int(won.sum()), int((deals["outcome"] == "lost").sum())
+    bookings = float(ts["bookings"].sum())
+    gm = float((deals.loc[won, "booked_value"] * deals.loc[won, "margin"]).sum())
+    months = rec.span / DAYS_PER_MONTH
+    cycle = deals.loc[won, "signed_at"] - deals.loc[won, "arrived_at"]
+    res = rec.scenario.resources
+    widths = np.diff(_month_edges(rec.span))
+    row: dict[str, Any] = {
+        "replication": rec.replication,
+        "seed": rec.seed,
+        "bookings": bookings,
+        "revenue": float(ts["revenue"].sum()),
+        "cash": float(ts["cash"].sum()),
+        "gross_margin": gm,
+        "gross_margin_pct": gm / bookings if bookings else NAN,
+        "win_rate": n_won / (n_won + n_lost) if n_won + n_lost else NAN,
+        "cycle_time_days": float(cycle.mean()) if n_won else NAN,
+        "deals_won": n_won,
+        "deals_lost": n_lost,
+        "deals_open": int((deals["outcome"] == "open").sum()),
+        "cost_of_sale": sum(res[p].headcount * res[p].monthly_cost for p in POOLS) * months,
+    }
+    for pool in POOLS:
+        col = ts[f"util_{pool}"].to_numpy()
+        row[f"util_{pool}"] = float(np.dot(col, widths) / rec.span) if res[pool].capacity else NAN
+    kpis = pd.DataFrame([row], columns=list(KPI_COLUMNS))
+    return kpis.astype(
+        {
+            "replication": np.int64,
+            "seed": np.int64,
+            "deals_won": np.int64,
+            "deals_lost": np.int64,
+            "deals_open": np.int64,
+        }
+    )
+
+
+def build_result(rec: Records) -> Result:
+    """All four tables of one replication."""
+    events, holds = _events(rec)
+    deals = _deals(rec, holds)
+    ts = _timeseries(rec)
+    return Result(rec.scenario, rec.seed, deals, events, ts, _kpis(rec, deals, ts))
+
+
+def concat_results(results: list[Result]) -> Result:
+    """Stack the tables of several replications of one scenario (in replication order)."""
+    if not results:
+        raise ValueError("no results to combine")
+    first = results[0]
+    return Result(
+        first.scenario,
+        first.seed,
+        *(
+            pd.concat([getattr(r, name) for r in results], ignore_index=True)
+            for name in ("deals", "events", "timeseries", "kpis")
+        ),
+    )

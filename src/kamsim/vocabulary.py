@@ -1,0 +1,85 @@
+"""The domain's fixed words: stage, pool, grade, outcome and exit-reason keys.
+
+Keys never change with the display language; labels may (English and Chinese are given here so
+that plots, reports and the CLI speak the user's language without touching the keys).
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+StageKey = Literal["development", "approval", "proposal", "tender", "negotiation", "implementation"]
+PoolKey = Literal["account_managers", "presales", "delivery", "approvers", "executives"]
+GradeKey = Literal["A", "B", "C", "D"]
+
+STAGES: Final[tuple[StageKey, ...]] = (
+    "development",
+    "approval",
+    "proposal",
+    "tender",
+    "negotiation",
+    "implementation",
+)
+"""Stages in the order a deal moves through them; signing completes ``negotiation``."""
+
+POOLS: Final[tuple[PoolKey, ...]] = (
+    "account_managers",
+    "presales",
+    "delivery",
+    "approvers",
+    "executives",
+)
+"""Resource pools; a deal needing several pools takes them in this order (no deadlock)."""
+
+GRADES: Final[tuple[GradeKey, ...]] = ("A", "B", "C", "D")
+
+OUTCOMES: Final[tuple[str, ...]] = ("won", "lost", "open")
+
+DEFAULT_EXIT_REASONS: Final[dict[StageKey, str]] = {
+    "development": "disqualified",
+    "approval": "not_shortlisted",
+    "proposal": "customer_dropped",
+    "tender": "bid_lost",
+    "negotiation": "negotiation_failed",
+    "implementation": "cancelled",
+}
+"""Why a deal leaves when it fails a stage's pass draw, unless the scenario renames it."""
+
+STAGE_LABELS: Final[dict[str, dict[StageKey, str]]] = {
+    "en": {
+        "development": "Customer development",
+        "approval": "Project approval",
+        "proposal": "Proposal",
+        "tender": "Tender",
+        "negotiation": "Commercial negotiation",
+        "implementation": "Implementation",
+    },
+    "zh": {
+        "development": "客户开发",
+        "approval": "立项",
+        "proposal": "提案",
+        "tender": "招投标",
+        "negotiation": "商务谈判",
+        "implementation": "工程实施",
+    },
+}
+
+POOL_LABELS: Final[dict[str, dict[PoolKey, str]]] = {
+    "en": {
+        "account_managers": "Account managers",
+        "presales": "Presales engineers",
+        "delivery": "Delivery PMs",
+        "approvers": "Approvers",
+        "executives": "Executives",
+    },
+    "zh": {
+        "account_managers": "大客户经理",
+        "presales": "售前",
+        "delivery": "项目经理",
+        "approvers": "审批",
+        "executives": "高层",
+    },
+}
+
+DAYS_PER_MONTH: Final[float] = 365.0 / 12.0
+"""The model's time unit is the day; a rate "per month" means per 365/12 days."""
