@@ -57,7 +57,7 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
             continue
         if text.startswith(("function-after[", "function-before[", "function-wrap[")):
             continue
-        if text in {"float", "int", "dict[enum,float]", "constrained-float"}:
+        if text == "[key]":
             continue
         parts.append(text)
     return ".".join(parts)

@@ -124,11 +124,24 @@ def load_scenario(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -
     Raises :class:`ScenarioError` listing every problem (one line each).
     """
     data, texts = _resolve(Path(path), ())
-    data = apply_overrides(data, list(overrides))
+    overrides = list(overrides)
+    data = apply_overrides(data, overrides)
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(_locate(problems_from_validation(err), texts)) from None
+        problems = problems_from_validation(err)
+        set_paths = [o.partition("=")[0].strip() for o in overrides]
+        from_set = [
+            Problem(p.where, f"{p.message} (from --set)")
+            for p in problems
+            if any(p.where == s or p.where.startswith(s + ".") for s in set_paths)
+        ]
+        from_file = [
+            p
+            for p in problems
+            if not any(p.where == s or p.where.startswith(s + ".") for s in set_paths)
+        ]
+        raise ScenarioError(_locate(from_file, texts) + from_set) from None
 
 
 def scenario_json_schema() -> dict[str, Any]:

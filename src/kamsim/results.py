@@ -116,7 +116,7 @@ def _integrate(
 
 
 def _deals(rec: Records, holds: pd.DataFrame) -> pd.DataFrame:
-    deals = rec.deals
+    deals = sorted(rec.deals, key=lambda d: d.id)
     grades = rec.scenario.grade_keys
     n = len(deals)
     ids = np.fromiter((d.id for d in deals), dtype=np.int64, count=n)
@@ -135,12 +135,19 @@ def _deals(rec: Records, holds: pd.DataFrame) -> pd.DataFrame:
             "signed_at": [d.signed_at for d in deals],
             "closed_at": [d.closed_at for d in deals],
             "booked_value": [d.booked for d in deals],
+            "discount": [1.0 - d.price_factor for d in deals],
+            "booked_margin": [1.0 - (1.0 - d.margin) / d.price_factor for d in deals],
+            "repeat_of": pd.array(
+                [d.parent if d.parent >= 0 else None for d in deals], dtype="Int64"
+            ),
             "accepted_at": [d.accepted_at for d in deals],
             "cancelled": np.fromiter((d.cancelled for d in deals), dtype=bool, count=n),
         }
     )
     if n:
-        wait = (holds["started_at"].fillna(rec.span) - holds["queued_at"]).to_numpy()
+        # A wait ends when granted, when the deal gave up (went cold, stalled) or at the end.
+        until = holds["started_at"].fillna(holds["ended_at"]).fillna(rec.span)
+        wait = (until - holds["queued_at"]).to_numpy()
         deal_ids = holds["deal_id"].to_numpy()
         pool_codes = holds["pool"].cat.codes.to_numpy()
     for p, pool in enumerate(POOLS):
@@ -204,7 +211,7 @@ def _kpis(rec: Records, deals: pd.DataFrame, ts: pd.DataFrame) -> pd.DataFrame:
     won = deals["outcome"] == "won"
     n_won, n_lost = int(won.sum()), int((deals["outcome"] == "lost").sum())
     bookings = float(ts["bookings"].sum())
-    gm = float((deals.loc[won, "booked_value"] * deals.loc[won, "margin"]).sum())
+    gm = float((deals.loc[won, "booked_value"] * deals.loc[won, "booked_margin"]).sum())
     months = rec.span / DAYS_PER_MONTH
     cycle = deals.loc[won, "signed_at"] - deals.loc[won, "arrived_at"]
     res = rec.scenario.resources

@@ -18,10 +18,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from kamsim.distributions import Distribution, Fixed, fixed
 from kamsim.policies import Policy
+from kamsim.validation import (
+    NonNegative,
+    OddsRatio,
+    Positive,
+    Probability,
+    Strict,
+    nonnegative_support,
+)
 from kamsim.vocabulary import (
     DAYS_PER_MONTH,
     DEFAULT_EXIT_REASONS,
@@ -34,29 +42,7 @@ from kamsim.vocabulary import (
 )
 
 SCHEMA_VERSION = 1
-
-Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 SHARE_TOLERANCE = 1e-6
-
-
-class Strict(BaseModel):
-    """Base of every scenario table: unknown keys and NaN/inf are errors; values are frozen."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True
-    )
-
-
-def _nonnegative_support(dist: Any) -> bool:
-    low = getattr(dist, "low", None)
-    if low is not None:
-        return bool(low >= 0)
-    values = getattr(dist, "values", None)
-    if values is not None:
-        return bool(min(values) >= 0)
-    return True
 
 
 class Calendar(Strict):
@@ -119,12 +105,24 @@ class Grade(Strict):
     @field_validator("value")
     @classmethod
     def _value_nonneg(cls, v: Any) -> Any:
-        if not _nonnegative_support(v):
+        if not nonnegative_support(v):
             raise ValueError("deal values must not be negative")
         return v
 
 
-PassProbability = Probability | dict[GradeKey, Probability]
+class StageOdds(Strict):
+    """Odds ratios on a stage's pass chance: logit(p) = logit(grade base) + sum of log ORs."""
+
+    access: OddsRatio = 1.0
+    """Deal has access to the decision makers."""
+    champion: OddsRatio = 1.0
+    """Deal has an inside champion (内线) at the time of the pass draw."""
+    executive: OddsRatio = 1.0
+    """Deal has an executive-level relationship (客户高层)."""
+    shaped: OddsRatio = 1.0
+    """Buying criteria were shaped in our favour during the proposal (tender mainly)."""
+    competitor: OddsRatio = 1.0
+    """Per rival bidder beyond the first (tender mainly)."""
 
 
 class Stage(Strict):
@@ -134,16 +132,35 @@ class Stage(Strict):
     """Working time in the stage in days, once the pools it needs are free."""
     pools: list[PoolKey] = Field(default_factory=list)
     """Pools whose slot the deal holds for the stage's duration (taken in the fixed pool order)."""
-    pass_probability: PassProbability = 1.0
-    """Chance of passing the stage, one number for all grades or a table by grade."""
+    pass_probability: dict[GradeKey, Probability] = Field(
+        default_factory=lambda: dict.fromkeys(GRADES, 1.0)
+    )
+    """Chance of passing the stage: one number for all grades, or a table by grade."""
     exit_reason: str | None = None
     """Exit reason of a deal that fails the stage (default: the stage's usual reason)."""
+    odds: StageOdds = StageOdds()
+    """Odds ratios on the pass chance from the deal's relationship state (1 = no effect)."""
+    wait_half_life_days: Positive | None = None
+    """Waiting costs deals: the pass chance is multiplied by 0.5^(days queued for our people
+    in this stage / half-life). Empty: waiting costs nothing (FIGURES.md: 60 d, 30-120 d)."""
+    patience: Distribution | None = None
+    """Days a customer waits for our people in this stage before going cold (exit
+    ``went_cold``), drawn per deal; exponential makes Erlang A apply. Empty: endless patience."""
 
     @field_validator("duration")
     @classmethod
     def _duration_nonneg(cls, v: Any) -> Any:
-        if not _nonnegative_support(v):
+        if not nonnegative_support(v):
             raise ValueError("durations must not be negative")
+        return v
+
+    @field_validator("pass_probability", mode="before")
+    @classmethod
+    def _one_for_all(cls, v: Any) -> Any:
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            if not 0 <= v <= 1:  # one message, not one per grade
+                raise ValueError(f"probability {v} is outside [0, 1]")
+            return dict.fromkeys(GRADES, v)
         return v
 
     @field_validator("pools")
@@ -154,8 +171,7 @@ class Stage(Strict):
         return sorted(v, key=POOLS.index)
 
     def pass_for(self, grade: GradeKey) -> float:
-        p = self.pass_probability
-        return p if isinstance(p, float | int) else p[grade]
+        return self.pass_probability[grade]
 
 
 class Stages(Strict):
@@ -247,13 +263,140 @@ class Payments(Strict):
         total = self.signing + self.delivery + self.acceptance
         if abs(total - 1) > SHARE_TOLERANCE:
             raise ValueError(f"signing + delivery + acceptance = {total:g}, must be 1")
-        if not _nonnegative_support(self.lag_days):
+        if not nonnegative_support(self.lag_days):
             raise ValueError("lag_days: lags must not be negative")
         return self
 
     @property
     def shares(self) -> tuple[float, float, float]:
         return self.signing, self.delivery, self.acceptance
+
+
+class Relationship(Strict):
+    """The deal's relationship state, drawn when the lead arrives (all off by default)."""
+
+    access_probability: dict[GradeKey, Probability] = Field(
+        default_factory=lambda: dict.fromkeys(GRADES, 0.0)
+    )
+    """Chance that we have access to the decision makers, by grade."""
+    champion_probability: dict[GradeKey, Probability] = Field(
+        default_factory=lambda: dict.fromkeys(GRADES, 0.0)
+    )
+    """Chance of an inside champion (内线), by grade."""
+    champion_loss_per_year: NonNegative = 0.0
+    """Hazard of losing the champion (reorganisation, job change); FIGURES.md: 10%/yr (L)."""
+    executive_probability: dict[GradeKey, Probability] = Field(
+        default_factory=lambda: dict.fromkeys(GRADES, 0.0)
+    )
+    """Chance of an existing executive relationship when the lead arrives, by grade."""
+    executive_visit_days: Distribution = fixed(5.0)
+    """How long an executive engagement holds an ``executives`` slot."""
+
+    @field_validator("executive_visit_days")
+    @classmethod
+    def _visit_nonneg(cls, v: Any) -> Any:
+        if not nonnegative_support(v):
+            raise ValueError("durations must not be negative")
+        return v
+
+
+class ShapingOdds(Strict):
+    """Odds ratios on the chance that the proposal shapes the buying criteria."""
+
+    access: OddsRatio = 1.0
+    """Access to the decision makers."""
+    champion: OddsRatio = 1.0
+    """An inside champion."""
+    executive: OddsRatio = 1.0
+    """An executive relationship."""
+
+
+class Competition(Strict):
+    """Criteria shaping, rivals and price fights at the tender."""
+
+    competitors: Distribution = fixed(1.0)
+    """Number of rival bidders (rounded down), drawn per deal."""
+    shaping_probability: dict[GradeKey, Probability] = Field(
+        default_factory=lambda: dict.fromkeys(GRADES, 0.0)
+    )
+    """Base chance that the proposal shapes the buying criteria in our favour, by grade."""
+    shaping_odds: ShapingOdds = ShapingOdds()
+    """How relationship state raises the shaping chance."""
+    price_fight_discount: Distribution = fixed(0.0)
+    """Discount on the winning price when the criteria were not shaped (a price fight)."""
+    withdraw_probability: Probability = 0.0
+    """Chance that a deal whose criteria favour a rival (not shaped) withdraws at the tender."""
+
+    @field_validator("price_fight_discount")
+    @classmethod
+    def _fraction(cls, v: Any) -> Any:
+        low, high = getattr(v, "low", None), getattr(v, "high", None)
+        if (
+            not nonnegative_support(v)
+            or (high is not None and high >= 1)
+            or (low is None and hasattr(v, "value") and not 0 <= v.value < 1)
+        ):
+            raise ValueError("discounts must lie in [0, 1)")
+        return v
+
+
+class Contract(Strict):
+    """Contract approval before signing (deal desk, legal, finance)."""
+
+    approval_days: Distribution | None = None
+    """Days of an ``approvers`` slot to approve the contract after negotiation; a discount
+    beyond ``policy.discount_authority`` needs a second approval of the same length.
+    Empty: no contract approval step."""
+
+
+class Implementation(Strict):
+    """Delivery: size-dependent duration, change orders, acceptance."""
+
+    value_elasticity: Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)] = 0.0
+    """Duration scales with (value / reference_value)^elasticity (FIGURES.md: beta 0.5, L)."""
+    reference_value: Positive = 3.0e6
+    """Contract value at which the stage duration is as drawn."""
+    change_orders_per_month: NonNegative = 0.0
+    """Rate of change orders during delivery work."""
+    change_order_value_share: NonNegative = 0.0
+    """Contract value each change order adds, as a share of the signed value."""
+    change_order_days: NonNegative = 0.0
+    """Delivery work each change order adds, in days."""
+    acceptance_delay_days: Distribution = fixed(0.0)
+    """Days from the end of delivery work to the customer's final acceptance (no pool held)."""
+
+
+class Repeat(Strict):
+    """Repeat business (续单): accepted projects with an executive relationship bring leads."""
+
+    probability: Probability = 0.0
+    """Chance that an accepted project with an executive relationship brings a follow-on lead."""
+    delay_days: Distribution = fixed(180.0)
+    """Days from acceptance to the follow-on lead."""
+
+
+class PeriodLevel(Strict):
+    """Behaviour in the closing window of one kind of period."""
+
+    intensity: Positive = 1.0
+    """Multiplier on the pace of closing (negotiation work) inside the window."""
+    discount: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.0
+    """Extra discount on deals signed inside the window."""
+
+
+class PeriodEnd(Strict):
+    """Month, quarter and year ends pull closes forward at a discount; Q4 bunches acceptances."""
+
+    window_days: Annotated[float, Field(ge=0, le=30, allow_inf_nan=False)] = 14.0
+    """Length of the closing window at the end of each period, in days."""
+    month: PeriodLevel = PeriodLevel()
+    """Month ends."""
+    quarter: PeriodLevel = PeriodLevel()
+    """Quarter ends (take precedence over month ends)."""
+    year: PeriodLevel = PeriodLevel()
+    """Year ends (take precedence over quarter ends)."""
+    q4_acceptance_intensity: Positive = 1.0
+    """Multiplier on the pace of customers' acceptance in October-December (gov/SOE)."""
 
 
 def _single_grade() -> dict[GradeKey, Grade]:
@@ -281,6 +424,18 @@ class Scenario(Strict):
     """The five pools."""
     payments: Payments = Payments()
     """Payment milestones and lags."""
+    relationship: Relationship = Relationship()
+    """Relationship state of new deals and executive visits."""
+    competition: Competition = Competition()
+    """Criteria shaping, rivals, price fights, withdrawal."""
+    contract: Contract = Contract()
+    """Contract approval."""
+    implementation: Implementation = Implementation()
+    """Delivery duration, change orders and acceptance."""
+    repeat: Repeat = Repeat()
+    """Follow-on leads from accepted projects."""
+    period_end: PeriodEnd = PeriodEnd()
+    """Period-end effects."""
     policy: Policy = Policy()
     """The levers management pulls (see ``kamsim.policies``)."""
 
@@ -294,20 +449,41 @@ class Scenario(Strict):
             problems.append(f"grades: shares sum to {total:g}, must sum to 1")
         for key in STAGES:
             stage = self.stages[key]
-            p = stage.pass_probability
-            if isinstance(p, dict):
-                missing = [g for g in self.grades if g not in p]
-                if missing:
-                    problems.append(
-                        f"stages.{key}.pass_probability: no value for grade(s) "
-                        + ", ".join(missing)
-                    )
+            missing = [g for g in self.grades if g not in stage.pass_probability]
+            if missing:
+                problems.append(
+                    f"stages.{key}.pass_probability: no value for grade(s) " + ", ".join(missing)
+                )
             for pool in stage.pools:
                 if self.resources[pool].capacity < 1:
                     problems.append(
                         f"resources.{pool}.headcount: stage {key} needs this pool, "
                         "headcount must be at least 1"
                     )
+        if self.stages.implementation.patience is not None:
+            problems.append(
+                "stages.implementation.patience: a signed customer does not go cold; remove it"
+            )
+        pol = self.policy
+        engage = pol.executive_engagement != "none" and pol.executive_wait == "wait"
+        rescue = pol.pipeline_review.every_days is not None and (
+            pol.pipeline_review.action == "rescue"
+        )
+        needs: dict[PoolKey, bool] = {
+            "executives": engage,
+            "approvers": self.contract.approval_days is not None,
+        }
+        if rescue and self.resources.executives.capacity < 1:
+            problems.append(
+                "policy.pipeline_review.action: rescue needs executives; "
+                "resources.executives.headcount must be at least 1"
+            )
+        for pool, needed in needs.items():
+            if needed and self.resources[pool].capacity < 1:
+                problems.append(
+                    f"resources.{pool}.headcount: the policy or contract approval needs this "
+                    "pool, headcount must be at least 1"
+                )
         ams = self.resources.account_managers
         if ams.ownership and ams.capacity < 1:
             problems.append(

@@ -1,30 +1,42 @@
 """The SimPy world: deals moving through six stages, queueing for limited pools of people.
 
-Design for speed (see ``benchmarks/README.md``): a deal is not a SimPy process. Each stage
-visit is one plain ``Timeout`` whose callback moves the deal on; a pool is a counter with a
-queue, and a freed slot is handed straight to the next deal in the queue, so a visit costs one
-event on SimPy's heap instead of a request, a timeout, a release and generator resumptions.
-Random inputs are pre-drawn (``draws``); records are tuples appended to lists; time-weighted
-monitors log ``(time, series, level)`` and are integrated once at the end.
+Design for speed (see ``benchmarks/README.md``): a deal is not a SimPy process. Every timed
+step is one plain ``Timeout`` whose callback moves the deal on; a pool is a counter with a
+queue (``pools.PoolState``), and a freed slot is handed straight to the next deal, so a stage
+visit costs one event on SimPy's heap instead of a request, a timeout, a release and generator
+resumptions. Random inputs are pre-drawn (``draws``); records are tuples appended to lists;
+time-weighted monitors log ``(time, series, level)`` and are integrated once at the end.
 
-Flow of one deal: arrive -> enter stage -> take the stage's pools in the fixed pool order
-(waiting in each pool's queue when it is full) -> work for the stage duration -> release the
-pools -> pass draw: move to the next stage, or leave with the stage's exit reason. Passing
-``negotiation`` is signing (``won``); ``implementation`` then turns bookings into revenue and
-cash by milestones, and failing it is a cancellation, which never changes ``outcome``.
-With account-manager ownership the deal takes an account-manager slot before development and
-keeps it until it is signed or leaves.
+A stage visit is a short sequence of steps, fixed per stage when the world is built so that a
+mechanism that is off costs nothing per event:
+
+``CHECK``    tender only: withdraw when the criteria favour a rival; no-bid below the margin bar
+``VISIT``    the stage named by ``policy.executive_engagement``: an executive visit (or skip)
+``WORK``     the stage's own work, holding its pools (negotiation paced by period ends;
+             implementation scaled by value, with change orders and the delivery milestone)
+``CONTRACT`` negotiation with contract approval: an approvers slot
+``ESCALATE`` the same again when the discount exceeds ``policy.discount_authority``
+``ACCEPT``   implementation: the customer's acceptance delay (Q4 paced)
+``DECIDE``   qualification (approval), then the pass draw against the deal's chance
+
+The chance is logistic(logit(grade base) + log odds ratios of the deal's state) multiplied by
+0.5^(days queued in the stage / half-life), compared with the deal's pre-drawn uniform. Any
+queue wait may end early when the customer's patience runs out (``went_cold``), and a periodic
+pipeline review closes or rescues stalled deals; both abort whatever the deal is doing, and
+the aborted step's pending timeout is ignored when it fires (the deal is no longer open).
 """
 
 from __future__ import annotations
 
-from collections import deque
 from typing import cast
 
+import numpy as np
 import simpy
 from simpy.events import Timeout
 
 from kamsim.model.draws import DealDraws, arrival_times
+from kamsim.model.periods import PeriodClock
+from kamsim.model.pools import PoolState
 from kamsim.model.records import (
     BOOKING,
     BUSY0,
@@ -38,23 +50,29 @@ from kamsim.model.records import (
 )
 from kamsim.rng import Streams
 from kamsim.scenario import Scenario
-from kamsim.vocabulary import POOLS, STAGES
+from kamsim.validation import OddsRatio
+from kamsim.vocabulary import GRADES, POOLS, STAGES
 
-NEGOTIATION = STAGES.index("negotiation")
-IMPLEMENTATION = STAGES.index("implementation")
-ACCOUNT_MANAGERS = POOLS.index("account_managers")
+APPROVAL, PROPOSAL, TENDER, NEGOTIATION, IMPLEMENTATION = (
+    STAGES.index(s) for s in ("approval", "proposal", "tender", "negotiation", "implementation")
+)
+ACCOUNT_MANAGERS, APPROVERS, EXECUTIVES = (
+    POOLS.index(p) for p in ("account_managers", "approvers", "executives")
+)
+CHECK, VISIT, WORK, CONTRACT, ESCALATE, ACCEPT, DECIDE = range(7)
+REPEAT_BLOCK = 64
 
 
-class PoolState:
-    """Slots of one pool: how many are busy, and who waits (first come, first served)."""
+def _draw_effect(effect: OddsRatio, streams: Streams, purpose: str) -> float:
+    """An effect size for this replication: the number, or one draw of its distribution."""
+    if isinstance(effect, int | float):
+        return float(effect)
+    return float(effect.sample(streams("effect." + purpose), 1)[0])
 
-    __slots__ = ("busy", "capacity", "index", "queue")
 
-    def __init__(self, index: int, capacity: int) -> None:
-        self.index = index
-        self.capacity = capacity
-        self.busy = 0
-        self.queue: deque[Deal] = deque()
+def _with_odds(p: float, ratio: float) -> float:
+    """logistic(logit(p) + log(ratio)), exact at p = 0 and p = 1."""
+    return p * ratio / (1.0 - p + p * ratio)
 
 
 class World:
@@ -62,35 +80,99 @@ class World:
 
     def __init__(self, scenario: Scenario, seed: int, replication: int) -> None:
         self.scenario = scenario
-        self.streams = Streams(seed, replication)
+        self.streams = streams = Streams(seed, replication)
         self.env = simpy.Environment()
         cal = scenario.calendar
         self.horizon = cal.horizon_days
+        self.arrivals_until = cal.arrivals_until_days
         self.drain = cal.drain
+        pol = scenario.policy
         res = scenario.resources
-        self.pools = [PoolState(i, res[p].capacity) for i, p in enumerate(POOLS)]
+        order = {"presales": pol.priority.presales, "delivery": pol.priority.delivery}
+        self.pools = [
+            PoolState(i, res[p].capacity, order.get(p, "fifo")) for i, p in enumerate(POOLS)
+        ]
+        if pol.am_active_deal_cap is not None:
+            ams = res.account_managers
+            self.pools[ACCOUNT_MANAGERS].capacity = ams.headcount * min(
+                ams.deals_per_person, pol.am_active_deal_cap
+            )
         self.owner = ACCOUNT_MANAGERS if res.account_managers.ownership else -1
         grades = scenario.grade_keys
-        self.pass_p = [[scenario.stages[s].pass_for(g) for g in grades] for s in STAGES]
-        self.exit_reason = [scenario.stages.exit_reason(s) for s in STAGES]
-        # Pools each stage takes, in the global order; an owned pool is taken once, before
-        # development, and never again per stage.
+        stages = scenario.stages
+        self.pass_p = [[stages[s].pass_for(g) for g in grades] for s in STAGES]
+        self.exit_reason = [stages.exit_reason(s) for s in STAGES]
+        # Pools each stage's work takes, in the global order; an owned pool is taken once,
+        # before development, and never again per stage.
         self.acquire: list[tuple[int, ...]] = []
         for i, s in enumerate(STAGES):
-            idx = [POOLS.index(p) for p in scenario.stages[s].pools]
-            idx = [p for p in idx if p != self.owner]
+            idx = [POOLS.index(p) for p in stages[s].pools if POOLS.index(p) != self.owner]
             if i == 0 and self.owner >= 0:
                 idx = [self.owner, *idx]
             self.acquire.append(tuple(idx))
+        # Effect sizes, drawn once per replication when uncertain.
+        self.odds: list[tuple[float, float, float, float, float] | None] = []
+        for s in STAGES:
+            o = stages[s].odds
+            ratios = tuple(
+                _draw_effect(getattr(o, name), streams, f"stages.{s}.odds.{name}")
+                for name in ("access", "champion", "executive", "shaped", "competitor")
+            )
+            self.odds.append(None if all(r == 1.0 for r in ratios) else ratios)  # type: ignore[arg-type]
+        self.half_life = [stages[s].wait_half_life_days or 0.0 for s in STAGES]
+        comp = scenario.competition
+        self.shape_p = [comp.shaping_probability.get(g, 0.0) for g in grades]
+        so = comp.shaping_odds
+        self.shape_odds = tuple(
+            _draw_effect(getattr(so, n), streams, f"competition.shaping_odds.{n}")
+            for n in ("access", "champion", "executive")
+        )
+        self.withdraw_p = comp.withdraw_probability
+        self.expected_price_discount = comp.price_fight_discount.mean
+        self.bid_min_margin = pol.bid_min_margin
+        qual = pol.qualification
+        self.grade_ok = [GRADES.index(g) <= GRADES.index(qual.min_grade) for g in grades]
+        self.min_margin = qual.min_margin
+        self.min_value = qual.min_value
+        self.engage = (
+            -1 if pol.executive_engagement == "none" else STAGES.index(pol.executive_engagement)
+        )
+        self.exec_skip = pol.executive_wait == "skip"
+        self.authority = pol.discount_authority
+        self.periods = PeriodClock(scenario.period_end, cal.start.month)
+        self.co_share = scenario.implementation.change_order_value_share
+        self.repeat_p = scenario.repeat.probability
         pay = scenario.payments
         self.shares = pay.shares
         self.delivery_at = pay.delivery_at
         self.records = Records(scenario, seed, replication, self.horizon)
         self.live: dict[int, Deal] = {}
         self.wip = [0] * len(STAGES)
-        self._arrivals = arrival_times(scenario, self.streams)
-        self._draws = DealDraws.draw(scenario, self.streams, len(self._arrivals))
+        self._arrivals = arrival_times(scenario, streams)
+        self._draws = DealDraws.draw(scenario, streams, len(self._arrivals))
         self._next = 0
+        self._repeat_blocks: dict[int, tuple[DealDraws, list[int]]] = {}
+        self._repeats = 0
+        self._pending_repeats = 0
+        self.steps = [self._steps(i) for i in range(len(STAGES))]
+
+    def _steps(self, s: int) -> tuple[int, ...]:
+        """The steps a visit to stage ``s`` goes through (those that can apply at all)."""
+        d = self._draws
+        steps = []
+        if s == TENDER and (d.withdraw_u is not None or self.bid_min_margin is not None):
+            steps.append(CHECK)
+        if s == self.engage:
+            steps.append(VISIT)
+        steps.append(WORK)
+        if s == NEGOTIATION and d.approval is not None:
+            steps.append(CONTRACT)
+            if self.authority is not None:
+                steps.append(ESCALATE)
+        if s == IMPLEMENTATION and (d.acceptance_delay is not None or self.periods.warps_accept):
+            steps.append(ACCEPT)
+        steps.append(DECIDE)
+        return tuple(steps)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -98,6 +180,9 @@ class World:
         env = self.env
         if self._arrivals:
             Timeout(env, self._arrivals[0]).callbacks.append(self._arrive)
+        review = self.scenario.policy.pipeline_review.every_days
+        if review is not None:
+            Timeout(env, review).callbacks.append(self._review)
         if self.drain:
             env.run()
             self.records.span = max(self.horizon, env.now)
@@ -113,35 +198,115 @@ class World:
             delay = self._arrivals[k + 1] - self.env.now
             Timeout(self.env, delay).callbacks.append(self._arrive)
         d = self._draws
+        self._start_deal(
+            Deal(k, k, d, d.grade[k], d.account[k], d.value[k], d.margin[k], self.env.now)
+        )
+
+    def _repeat_arrive(self, event: Timeout) -> None:
+        """A follow-on lead from an accepted project's account, with its grade."""
+        parent = cast(Deal, event.value)
+        self._pending_repeats -= 1
+        g = parent.grade
+        block = self._repeat_blocks.get(g)
+        if block is None or not block[1]:
+            n = len(block[0].grade) if block else 0
+            prefix = f"repeat.{self.scenario.grade_keys[g]}.{n // REPEAT_BLOCK}."
+            draws = DealDraws.draw(
+                self.scenario, self.streams, REPEAT_BLOCK, prefix, grade=np.full(REPEAT_BLOCK, g)
+            )
+            block = (draws, list(range(REPEAT_BLOCK - 1, -1, -1)))
+            self._repeat_blocks[g] = block
+        d, free = block
+        k = free.pop()
         deal = Deal(
-            len(self.records.deals),
+            len(self._arrivals) + self._repeats,
             k,
             d,
-            d.grade[k],
-            d.account[k],
+            g,
+            parent.account,
             d.value[k],
             d.margin[k],
             self.env.now,
         )
+        deal.parent = parent.id
+        self._repeats += 1
+        self._start_deal(deal)
+
+    def _start_deal(self, deal: Deal) -> None:
+        d = deal.draws
+        k = deal.k
+        if d.access is not None:
+            deal.access = d.access[k]
+        if d.champion_until is not None:
+            deal.champion_until = d.champion_until[k]
+        if d.executive is not None:
+            deal.executive = d.executive[k]
+        if d.competitors is not None:
+            deal.competitors = d.competitors[k]
         self.records.deals.append(deal)
         self.live[deal.id] = deal
         self._enter(deal, 0)
+
+    # -- stage visits ----------------------------------------------------------------------
 
     def _enter(self, deal: Deal, stage: int) -> None:
         now = self.env.now
         deal.stage = stage
         deal.entered = now
         deal.started = NAN
-        deal.pool_i = 0
+        deal.stage_wait = 0.0
+        deal.step = 0
         self.wip[stage] += 1
         self.records.levels.append((now, WIP0 + stage, self.wip[stage]))
+        self._advance(deal)
+
+    def _advance(self, deal: Deal) -> None:
+        """Run the next step of the visit that applies to this deal."""
+        s = deal.stage
+        steps = self.steps[s]
+        while True:
+            step = steps[deal.step]
+            deal.step += 1
+            if step == WORK:
+                self._take(deal, self.acquire[s])
+                return
+            if step == DECIDE:
+                self._decide(deal)
+                return
+            if step == CHECK:
+                reason = self._tender_check(deal)
+                if reason:
+                    self._exit(deal, reason)
+                    return
+            elif step == VISIT:
+                pool = self.pools[EXECUTIVES]
+                if not (self.exec_skip and pool.busy >= pool.capacity):
+                    self._take(deal, (EXECUTIVES,))
+                    return
+            elif step == CONTRACT or (
+                step == ESCALATE
+                and self.authority is not None
+                and 1.0 - deal.price_factor > self.authority
+            ):
+                self._take(deal, (APPROVERS,))
+                return
+            elif step == ACCEPT:
+                d = deal.draws
+                delay = 0.0 if d.acceptance_delay is None else d.acceptance_delay[deal.k]
+                now = self.env.now
+                at = self.periods.accept_at(now, delay)
+                Timeout(self.env, at - now, deal).callbacks.append(self._step_end)
+                return
+
+    def _take(self, deal: Deal, pools: tuple[int, ...]) -> None:
+        deal.pool_i = 0
+        deal.pools = pools
         self._acquire(deal)
 
     def _acquire(self, deal: Deal) -> None:
-        """Take the stage's pools from ``deal.pool_i`` on; queue at the first full one."""
+        """Take the step's pools from ``deal.pool_i`` on; queue at the first full one."""
         now = self.env.now
-        stage = deal.stage
-        order = self.acquire[stage]
+        order = deal.pools
         levels = self.records.levels
         i = deal.pool_i
         while i < len(order):
@@ -149,28 +314,69 @@ class World:
             if pool.busy < pool.capacity:
                 pool.busy += 1
                 levels.append((now, BUSY0 + pool.index, pool.busy))
-                deal.held.append((pool.index, stage, now, now))
+                deal.held.append((pool.index, deal.stage, now, now))
                 i += 1
             else:
                 deal.pool_i = i
                 deal.waiting_since = now
-                pool.queue.append(deal)
-                levels.append((now, QUEUE0 + pool.index, len(pool.queue)))
+                deal.queued = pool
+                deal.waitno += 1
+                pool.push(deal)
+                levels.append((now, QUEUE0 + pool.index, len(pool)))
+                patience = deal.draws.patience
+                if patience is not None and (p := patience[deal.stage]) is not None:
+                    left = max(p[deal.k] - deal.stage_wait, 0.0)
+                    Timeout(self.env, left, (deal, deal.waitno)).callbacks.append(self._renege)
                 return
-        deal.started = now
-        draws: DealDraws = deal.draws  # type: ignore[assignment]
-        duration = draws.duration[stage][deal.k]
-        if stage == IMPLEMENTATION:
-            self._milestone(deal, 1, now + self.delivery_at * duration)
-        Timeout(self.env, duration, deal).callbacks.append(self._stage_end)
+        self._work(deal)
+
+    def _work(self, deal: Deal) -> None:
+        """All pools of the step are held: schedule its end."""
+        now = self.env.now
+        d = deal.draws
+        k = deal.k
+        s = deal.stage
+        step = self.steps[s][deal.step - 1]
+        if step == WORK:
+            deal.started = now
+            duration = d.duration[s][k]
+            if s == NEGOTIATION:
+                duration = self.periods.close_at(now, duration) - now
+            elif s == IMPLEMENTATION:
+                if d.change_orders is not None and d.change_orders[k]:
+                    extra = d.change_orders[k] * self.co_share * deal.booked
+                    deal.booked += extra
+                    self.records.money.append((deal.id, BOOKING, now, extra))
+                    self._milestone(deal, 0, now, extra)
+                self._milestone(deal, 1, now + self.delivery_at * duration, deal.booked)
+        elif step == VISIT:
+            duration = d.visit[k]  # type: ignore[index]
+        else:  # CONTRACT or ESCALATE
+            duration = d.approval[k]  # type: ignore[index]
+        Timeout(self.env, duration, deal).callbacks.append(self._step_end)
+
+    def _step_end(self, event: Timeout) -> None:
+        deal = cast(Deal, event.value)  # the Timeout carries its deal as its value
+        if deal.outcome == "lost":  # aborted (went cold or stalled) while this step ran
+            return
+        if deal.held:
+            self._release_held(deal, keep_owned=True)
+        step = self.steps[deal.stage][deal.step - 1]
+        if step == VISIT:
+            deal.executive = True
+        elif step == WORK and deal.stage == NEGOTIATION:
+            deal.price_factor *= 1.0 - self.periods.discount_at(self.env.now)
+        self._advance(deal)
 
     def _release(self, pool: PoolState) -> None:
         """Free one slot: hand it to the first deal waiting, or mark it idle."""
         now = self.env.now
-        if pool.queue:
-            deal = pool.queue.popleft()
-            self.records.levels.append((now, QUEUE0 + pool.index, len(pool.queue)))
+        if len(pool):
+            deal = pool.pop()
+            self.records.levels.append((now, QUEUE0 + pool.index, len(pool)))
             deal.held.append((pool.index, deal.stage, deal.waiting_since, now))
+            deal.stage_wait += now - deal.waiting_since
+            deal.queued = None
             deal.pool_i += 1
             self._acquire(deal)
         else:
@@ -190,69 +396,186 @@ class World:
             self._release(self.pools[pool])
         deal.held = kept
 
-    def _stage_end(self, event: Timeout) -> None:
-        deal = cast(Deal, event.value)  # the Timeout carries its deal as its value
-        now = self.env.now
-        stage = deal.stage
-        self._release_held(deal, keep_owned=True)
-        draws: DealDraws = deal.draws  # type: ignore[assignment]
-        passed = draws.pass_u[stage][deal.k] < self.pass_p[stage][deal.grade]
-        result = "passed" if passed else self.exit_reason[stage]
-        self.records.visits.append((deal.id, stage, deal.entered, deal.started, now, result))
-        self.wip[stage] -= 1
-        self.records.levels.append((now, WIP0 + stage, self.wip[stage]))
-        if stage == IMPLEMENTATION:
-            if passed:
-                deal.accepted_at = now
-                self._milestone(deal, 2, now)
-            else:
+    # -- decisions -------------------------------------------------------------------------
+
+    def _ratio(self, deal: Deal, s: int) -> float:
+        """Product of the odds ratios that apply to the deal now at stage ``s``."""
+        o = self.odds[s]
+        if o is None:
+            return 1.0
+        r = 1.0
+        if deal.access:
+            r *= o[0]
+        if self.env.now < deal.champion_until:
+            r *= o[1]
+        if deal.executive:
+            r *= o[2]
+        if deal.shaped:
+            r *= o[3]
+        if deal.competitors > 1:
+            r *= o[4] ** (deal.competitors - 1)
+        return r
+
+    def _tender_check(self, deal: Deal) -> str:
+        d = deal.draws
+        if d.withdraw_u is not None and not deal.shaped and d.withdraw_u[deal.k] < self.withdraw_p:
+            return "withdrew"
+        if self.bid_min_margin is not None:
+            discount = 0.0 if deal.shaped else self.expected_price_discount
+            margin = 1.0 - (1.0 - deal.margin) / (1.0 - discount)
+            if margin < self.bid_min_margin:
+                return "no_bid"
+        return ""
+
+    def _qualified(self, deal: Deal) -> bool:
+        return (
+            self.grade_ok[deal.grade]
+            and (self.min_margin is None or deal.margin >= self.min_margin)
+            and (self.min_value is None or deal.value >= self.min_value)
+        )
+
+    def _decide(self, deal: Deal) -> None:
+        s = deal.stage
+        if s == APPROVAL and not self._qualified(deal):
+            self._exit(deal, "not_approved")
+            return
+        d = deal.draws
+        k = deal.k
+        p = self.pass_p[s][deal.grade]
+        if self.odds[s] is not None:
+            p = _with_odds(p, self._ratio(deal, s))
+        if deal.stage_wait and self.half_life[s]:
+            p *= 0.5 ** (deal.stage_wait / self.half_life[s])
+        if d.pass_u[s][k] >= p:
+            if s == IMPLEMENTATION:
                 deal.cancelled = True
-            self._close(deal)
-        elif not passed:
-            deal.outcome = "lost"
-            deal.exit_reason = result
-            self._release_held(deal, keep_owned=False)
-            self._close(deal)
-        else:
-            if stage == NEGOTIATION:
-                self._sign(deal)
-            self._enter(deal, stage + 1)
+                self._leave(deal, self.exit_reason[s])
+                self._close(deal)
+            else:
+                self._exit(deal, self.exit_reason[s])
+            return
+        self._leave(deal, "passed")
+        if s == PROPOSAL and d.shape_u is not None:
+            o = self.shape_odds
+            r = (o[0] if deal.access else 1.0) * (o[2] if deal.executive else 1.0)
+            if self.env.now < deal.champion_until:
+                r *= o[1]
+            deal.shaped = d.shape_u[k] < _with_odds(self.shape_p[deal.grade], r)
+        elif s == TENDER and not deal.shaped and d.price_discount is not None:
+            deal.price_factor *= 1.0 - d.price_discount[k]
+        elif s == NEGOTIATION:
+            self._sign(deal)
+        elif s == IMPLEMENTATION:
+            self._accept(deal)
+            return
+        self._enter(deal, s + 1)
+
+    def _leave(self, deal: Deal, result: str) -> None:
+        """Record the end of the current stage visit."""
+        now = self.env.now
+        s = deal.stage
+        self.records.visits.append((deal.id, s, deal.entered, deal.started, now, result))
+        self.wip[s] -= 1
+        self.records.levels.append((now, WIP0 + s, self.wip[s]))
+
+    def _exit(self, deal: Deal, reason: str) -> None:
+        """The deal leaves before signing, whatever it was doing (``lost``)."""
+        now = self.env.now
+        pool = deal.queued
+        if pool is not None:
+            pool.remove(deal)
+            self.records.levels.append((now, QUEUE0 + pool.index, len(pool)))
+            self.records.holds.append(
+                (deal.id, deal.stage, pool.index, deal.waiting_since, NAN, now, reason)
+            )
+            deal.queued = None
+        self._release_held(deal, keep_owned=False)
+        self._leave(deal, reason)
+        deal.outcome = "lost"
+        deal.exit_reason = reason
+        self._close(deal)
+
+    def _renege(self, event: Timeout) -> None:
+        deal, waitno = cast(tuple[Deal, int], event.value)
+        if deal.queued is not None and deal.waitno == waitno:
+            self._exit(deal, "went_cold")
 
     def _sign(self, deal: Deal) -> None:
         now = self.env.now
         deal.outcome = "won"
         deal.signed_at = now
-        deal.booked = deal.value
+        deal.booked = deal.value * deal.price_factor
         self.records.money.append((deal.id, BOOKING, now, deal.booked))
-        self._milestone(deal, 0, now)
+        self._milestone(deal, 0, now, deal.booked)
         self._release_held(deal, keep_owned=False)
 
-    def _milestone(self, deal: Deal, milestone: int, at: float) -> None:
-        """Recognise a milestone's share as revenue at ``at``; its cash follows after a lag."""
+    def _accept(self, deal: Deal) -> None:
+        now = self.env.now
+        deal.accepted_at = now
+        self._milestone(deal, 2, now, deal.booked)
+        d = deal.draws
+        if d.repeat_u is not None and deal.executive and d.repeat_u[deal.k] < self.repeat_p:
+            delay = d.repeat_delay[deal.k]  # type: ignore[index]
+            if now + delay <= self.arrivals_until:
+                self._pending_repeats += 1
+                Timeout(self.env, delay, deal).callbacks.append(self._repeat_arrive)
+        self._close(deal)
+
+    def _milestone(self, deal: Deal, milestone: int, at: float, base: float) -> None:
+        """Recognise a milestone's share of ``base`` at ``at``; its cash follows after a lag."""
         share = self.shares[milestone]
         if share <= 0:
             return
-        amount = share * deal.booked
-        draws: DealDraws = deal.draws  # type: ignore[assignment]
+        amount = share * base
         money = self.records.money
         money.append((deal.id, REVENUE, at, amount))
-        money.append((deal.id, CASH, at + draws.lag[milestone][deal.k], amount))
+        money.append((deal.id, CASH, at + deal.draws.lag[milestone][deal.k], amount))
 
     def _close(self, deal: Deal) -> None:
         deal.closed_at = self.env.now
         del self.live[deal.id]
 
+    # -- pipeline review -------------------------------------------------------------------
+
+    def _review(self, _: object) -> None:
+        """Close or rescue deals stalled in one pre-signing stage for too long."""
+        review = self.scenario.policy.pipeline_review
+        every = cast(float, review.every_days)  # reviews are scheduled only when set
+        now = self.env.now
+        execs = self.pools[EXECUTIVES]
+        for deal in list(self.live.values()):
+            if deal.stage >= IMPLEMENTATION or now - deal.entered <= review.stale_after_days:
+                continue
+            if review.action == "close":
+                self._exit(deal, "stalled")
+            elif not deal.rescued and execs.busy < execs.capacity:
+                deal.rescued = True
+                deal.executive = True
+                execs.busy += 1
+                self.records.levels.append((now, BUSY0 + EXECUTIVES, execs.busy))
+                visit = deal.draws.visit[deal.k]  # type: ignore[index]
+                rescue = (deal, deal.stage, now)
+                Timeout(self.env, visit, rescue).callbacks.append(self._rescue_end)
+        if self.live or self._next < len(self._arrivals) or self._pending_repeats:
+            Timeout(self.env, every).callbacks.append(self._review)
+
+    def _rescue_end(self, event: Timeout) -> None:
+        deal, stage, started = cast(tuple[Deal, int, float], event.value)
+        self.records.holds.append(
+            (deal.id, stage, EXECUTIVES, started, started, self.env.now, "released")
+        )
+        self._release(self.pools[EXECUTIVES])
+
     def _finish(self) -> None:
-        """Record what is still in flight at the horizon as ``open``."""
+        """Record what is still in flight at the end as ``open``."""
         rec = self.records
         for deal in self.live.values():
             rec.visits.append((deal.id, deal.stage, deal.entered, deal.started, NAN, "open"))
             for pool, stage, queued, started in deal.held:
                 rec.holds.append((deal.id, stage, pool, queued, started, NAN, "open"))
-            order = self.acquire[deal.stage]
-            if deal.started != deal.started and deal.pool_i < len(order):  # NaN: still queued
+            if deal.queued is not None:
                 rec.holds.append(
-                    (deal.id, deal.stage, order[deal.pool_i], deal.waiting_since, NAN, NAN, "open")
+                    (deal.id, deal.stage, deal.queued.index, deal.waiting_since, NAN, NAN, "open")
                 )
 
 

@@ -7,10 +7,16 @@ tools (run store, calibration, process mining) read the same records.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kamsim.scenario import Scenario
 from kamsim.vocabulary import POOLS, STAGES
+
+if TYPE_CHECKING:
+    from kamsim.model.draws import DealDraws
+    from kamsim.model.pools import PoolState
 
 Visit = tuple[int, int, float, float, float, str]
 """(deal_id, stage, queued_at, started_at, ended_at, result) of one stage visit."""
@@ -40,13 +46,17 @@ class Deal:
 
     __slots__ = (
         "accepted_at",
+        "access",
         "account",
         "arrived_at",
         "booked",
         "cancelled",
+        "champion_until",
         "closed_at",
+        "competitors",
         "draws",
         "entered",
+        "executive",
         "exit_reason",
         "grade",
         "held",
@@ -54,19 +64,28 @@ class Deal:
         "k",
         "margin",
         "outcome",
+        "parent",
         "pool_i",
+        "pools",
+        "price_factor",
+        "queued",
+        "rescued",
+        "shaped",
         "signed_at",
         "stage",
+        "stage_wait",
         "started",
+        "step",
         "value",
         "waiting_since",
+        "waitno",
     )
 
     def __init__(
         self,
         deal_id: int,
         k: int,
-        draws: object,
+        draws: DealDraws,
         grade: int,
         account: int,
         value: float,
@@ -75,21 +94,40 @@ class Deal:
     ) -> None:
         self.id = deal_id
         self.k = k
+        """Row of this deal in ``draws``."""
         self.draws = draws
         self.grade = grade
         self.account = account
         self.value = value
         self.margin = margin
         self.arrived_at = now
+        self.parent = -1
+        """Deal whose acceptance brought this follow-on lead (-1: a new lead)."""
+        # relationship state
+        self.access = False
+        self.champion_until = -math.inf
+        self.executive = False
+        self.shaped = False
+        self.competitors = 1
+        self.rescued = False
+        # where the deal is
         self.stage = 0
+        self.step = 0
         self.entered = now
         self.started = NAN
+        self.stage_wait = 0.0
+        self.pools: tuple[int, ...] = ()
         self.pool_i = 0
         self.held: list[tuple[int, int, float, float]] = []
         """(pool, stage, queued_at, started_at) of every slot the deal holds now."""
+        self.queued: PoolState | None = None
         self.waiting_since = NAN
+        self.waitno = 0
+        # outcome
         self.outcome = "open"
         self.exit_reason = ""
+        self.price_factor = 1.0
+        """Product of (1 - discount) over price-fight and period-end discounts."""
         self.signed_at = NAN
         self.closed_at = NAN
         self.booked = 0.0

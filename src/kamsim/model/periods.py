@@ -1,0 +1,90 @@
+"""Period ends: closes speed up (and get discounted) in the last days of a month, quarter or
+year; customers' acceptances speed up in Q4.
+
+Both are a time warp: work of ``w`` days started at ``t0`` ends at the ``t`` where the integral
+of the pace from ``t0`` to ``t`` equals ``w``, the pace being piecewise constant over the
+calendar. A pace above 1 inside the window pulls ends into it, which is how closes bunch at
+period ends without changing the pre-drawn luck of any deal. Model months are 365/12 days;
+calendar month m of the run is ``(start_month - 1 + m) % 12``.
+"""
+
+from __future__ import annotations
+
+from kamsim.scenario import PeriodEnd
+from kamsim.vocabulary import DAYS_PER_MONTH
+
+M = DAYS_PER_MONTH
+
+
+class PeriodClock:
+    """Calendar-aware pace of closing and acceptance."""
+
+    __slots__ = (
+        "_accept",
+        "_close",
+        "_discount",
+        "_start_month",
+        "warps_accept",
+        "warps_close",
+        "window",
+    )
+
+    def __init__(self, spec: PeriodEnd, start_month: int) -> None:
+        self._start_month = start_month - 1
+        self.window = spec.window_days
+        # Pace and discount in the closing window of each calendar month (0 = January).
+        self._close = [spec.month.intensity] * 12
+        self._discount = [spec.month.discount] * 12
+        for m in (2, 5, 8, 11):
+            self._close[m], self._discount[m] = spec.quarter.intensity, spec.quarter.discount
+        self._close[11], self._discount[11] = spec.year.intensity, spec.year.discount
+        self._accept = [spec.q4_acceptance_intensity if m >= 9 else 1.0 for m in range(12)]
+        self.warps_close = self.window > 0 and any(p != 1.0 for p in self._close)
+        self.warps_accept = spec.q4_acceptance_intensity != 1.0
+
+    def _month(self, t: float) -> tuple[int, int]:
+        m = int(t // M)
+        if (m + 1) * M <= t:  # rounding at a month boundary: never loop without progress
+            m += 1
+        return m, (self._start_month + m) % 12
+
+    def close_at(self, t0: float, work: float) -> float:
+        """When closing work of ``work`` days started at ``t0`` ends."""
+        if not self.warps_close:
+            return t0 + work
+        t, left = t0, work
+        while True:
+            m, cal = self._month(t)
+            end = (m + 1) * M
+            win = end - self.window
+            if t < win:
+                if left <= win - t:
+                    return t + left
+                left -= win - t
+                t = win
+            pace = self._close[cal]
+            if left <= pace * (end - t):
+                return t + left / pace
+            left -= pace * (end - t)
+            t = end
+
+    def accept_at(self, t0: float, work: float) -> float:
+        """When acceptance taking ``work`` days at normal pace, started at ``t0``, happens."""
+        if not self.warps_accept:
+            return t0 + work
+        t, left = t0, work
+        while True:
+            m, cal = self._month(t)
+            end = (m + 1) * M
+            pace = self._accept[cal]
+            if left <= pace * (end - t):
+                return t + left / pace
+            left -= pace * (end - t)
+            t = end
+
+    def discount_at(self, t: float) -> float:
+        """Extra discount for a close at ``t`` (zero outside closing windows)."""
+        if self.window <= 0:
+            return 0.0
+        m, cal = self._month(t)
+        return self._discount[cal] if t >= (m + 1) * M - self.window else 0.0
