@@ -385,7 +385,8 @@ class PeriodLevel(Strict):
 
 
 class PeriodEnd(Strict):
-    """Month, quarter and year ends pull closes forward at a discount; Q4 bunches acceptances."""
+    """Month, quarter and year ends pull closes forward at a discount; customers' acceptance
+    pace varies by calendar month (Q4 bunching)."""
 
     window_days: Annotated[float, Field(ge=0, le=30, allow_inf_nan=False)] = 14.0
     """Length of the closing window at the end of each period, in days."""
@@ -395,8 +396,11 @@ class PeriodEnd(Strict):
     """Quarter ends (take precedence over month ends)."""
     year: PeriodLevel = PeriodLevel()
     """Year ends (take precedence over quarter ends)."""
-    q4_acceptance_intensity: Positive = 1.0
-    """Multiplier on the pace of customers' acceptance in October-December (gov/SOE)."""
+    acceptance_pace: Annotated[list[Positive], Field(min_length=12, max_length=12)] = Field(
+        default_factory=lambda: [1.0] * 12
+    )
+    """Pace of customers' acceptance by calendar month (January..December); gov/SOE customers
+    accept much of their projects in Q4, e.g. 0.7 for January-September and 2.5 for Q4."""
 
 
 def _single_grade() -> dict[GradeKey, Grade]:
@@ -484,6 +488,11 @@ class Scenario(Strict):
                     f"resources.{pool}.headcount: the policy or contract approval needs this "
                     "pool, headcount must be at least 1"
                 )
+        if pol.discount_authority is not None and self.contract.approval_days is None:
+            problems.append(
+                "policy.discount_authority: escalations need contract approval; "
+                "set contract.approval_days"
+            )
         ams = self.resources.account_managers
         if ams.ownership and ams.capacity < 1:
             problems.append(

@@ -1,5 +1,5 @@
 """Period ends: closes speed up (and get discounted) in the last days of a month, quarter or
-year; customers' acceptances speed up in Q4.
+year; customers' acceptance pace varies by calendar month (Q4 bunching).
 
 Both are a time warp: work of ``w`` days started at ``t0`` ends at the ``t`` where the integral
 of the pace from ``t0`` to ``t`` equals ``w``, the pace being piecewise constant over the
@@ -38,9 +38,9 @@ class PeriodClock:
         for m in (2, 5, 8, 11):
             self._close[m], self._discount[m] = spec.quarter.intensity, spec.quarter.discount
         self._close[11], self._discount[11] = spec.year.intensity, spec.year.discount
-        self._accept = [spec.q4_acceptance_intensity if m >= 9 else 1.0 for m in range(12)]
+        self._accept = list(spec.acceptance_pace)
         self.warps_close = self.window > 0 and any(p != 1.0 for p in self._close)
-        self.warps_accept = spec.q4_acceptance_intensity != 1.0
+        self.warps_accept = any(p != 1.0 for p in self._accept)
 
     def _month(self, t: float) -> tuple[int, int]:
         m = int(t // M)
