@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from kamsim.gcpause import paused_gc
 from kamsim.model.records import (
     BUSY0,
     MONEY_KINDS,
@@ -98,8 +100,8 @@ def _integrate(
     out = np.zeros((len(SERIES), len(edges) - 1))
     if not levels:
         return out
-    arr = np.asarray(levels, dtype=float)
-    t_all, s_all, l_all = arr[:, 0], arr[:, 1].astype(int), arr[:, 2]
+    flat = np.fromiter(chain.from_iterable(levels), dtype=float, count=3 * len(levels))
+    t_all, s_all, l_all = flat[0::3], flat[1::3].astype(np.int64), flat[2::3]
     widths = np.diff(edges)
     widths[widths <= 0] = np.nan
     for sid in range(len(SERIES)):
@@ -115,67 +117,83 @@ def _integrate(
     return np.nan_to_num(out)
 
 
-def _deals(rec: Records, holds: pd.DataFrame) -> pd.DataFrame:
+def _deals(rec: Records, holds: dict[str, np.ndarray[Any, Any]]) -> pd.DataFrame:
     deals = sorted(rec.deals, key=lambda d: d.id)
     grades = rec.scenario.grade_keys
     n = len(deals)
-    ids = np.fromiter((d.id for d in deals), dtype=np.int64, count=n)
     out = pd.DataFrame(
         {
             "replication": np.full(n, rec.replication, dtype=np.int64),
-            "deal_id": ids,
+            "deal_id": np.fromiter((d.id for d in deals), dtype=np.int64, count=n),
             "account_id": [f"{grades[d.grade]}-{d.account:04d}" for d in deals],
-            "grade": pd.Categorical([grades[d.grade] for d in deals], categories=list(grades)),
-            "value": [d.value for d in deals],
-            "margin": [d.margin for d in deals],
-            "arrived_at": [d.arrived_at for d in deals],
+            "grade": pd.Categorical.from_codes(
+                [d.grade for d in deals], dtype=pd.CategoricalDtype(list(grades))
+            ),
+            "value": np.fromiter((d.value for d in deals), dtype=float, count=n),
+            "margin": np.fromiter((d.margin for d in deals), dtype=float, count=n),
+            "arrived_at": np.fromiter((d.arrived_at for d in deals), dtype=float, count=n),
             "last_stage": pd.Categorical.from_codes([d.stage for d in deals], dtype=_STAGE_CAT),
             "outcome": pd.Categorical([d.outcome for d in deals], categories=list(OUTCOMES)),
             "exit_reason": pd.array([d.exit_reason or None for d in deals], dtype="string"),
-            "signed_at": [d.signed_at for d in deals],
-            "closed_at": [d.closed_at for d in deals],
-            "booked_value": [d.booked for d in deals],
-            "discount": [1.0 - d.price_factor for d in deals],
-            "booked_margin": [1.0 - (1.0 - d.margin) / d.price_factor for d in deals],
+            "signed_at": np.fromiter((d.signed_at for d in deals), dtype=float, count=n),
+            "closed_at": np.fromiter((d.closed_at for d in deals), dtype=float, count=n),
+            "booked_value": np.fromiter((d.booked for d in deals), dtype=float, count=n),
+            "discount": np.fromiter((1.0 - d.price_factor for d in deals), dtype=float, count=n),
+            "booked_margin": np.fromiter(
+                (1.0 - (1.0 - d.margin) / d.price_factor for d in deals), dtype=float, count=n
+            ),
             "repeat_of": pd.array(
                 [d.parent if d.parent >= 0 else None for d in deals], dtype="Int64"
             ),
-            "accepted_at": [d.accepted_at for d in deals],
+            "accepted_at": np.fromiter((d.accepted_at for d in deals), dtype=float, count=n),
             "cancelled": np.fromiter((d.cancelled for d in deals), dtype=bool, count=n),
         }
     )
-    if n:
-        # A wait ends when granted, when the deal gave up (went cold, stalled) or at the end.
-        until = holds["started_at"].fillna(holds["ended_at"]).fillna(rec.span)
-        wait = (until - holds["queued_at"]).to_numpy()
-        deal_ids = holds["deal_id"].to_numpy()
-        pool_codes = holds["pool"].cat.codes.to_numpy()
+    # A wait ends when granted, when the deal gave up (went cold, stalled) or at the end.
+    until = np.where(np.isnan(holds["started"]), holds["ended"], holds["started"])
+    wait = np.where(np.isnan(until), rec.span, until) - holds["queued"]
     for p, pool in enumerate(POOLS):
-        if n:
-            m = pool_codes == p
-            out[f"wait_{pool}"] = np.bincount(deal_ids[m], weights=wait[m], minlength=n)
-        else:
-            out[f"wait_{pool}"] = np.zeros(0)
+        m = holds["pool"] == p
+        out[f"wait_{pool}"] = np.bincount(holds["deal_id"][m], weights=wait[m], minlength=n)
     return out
 
 
-def _events(rec: Records) -> tuple[pd.DataFrame, pd.DataFrame]:
-    cols = ["deal_id", "stage", "queued_at", "started_at", "ended_at", "result"]
-    visits = pd.DataFrame(rec.visits, columns=cols)
-    visits.insert(2, "pool", pd.Series(pd.Categorical([None] * len(visits), dtype=_POOL_CAT)))
-    holds = pd.DataFrame(rec.holds, columns=["deal_id", "stage", "pool", *cols[2:]])
-    holds["pool"] = pd.Categorical.from_codes(holds["pool"].astype(np.int64), dtype=_POOL_CAT)
-    for df in (visits, holds):
-        df["stage"] = pd.Categorical.from_codes(df["stage"].astype(np.int64), dtype=_STAGE_CAT)
-        df["deal_id"] = df["deal_id"].astype(np.int64)
-        for c in ("queued_at", "started_at", "ended_at"):
-            df[c] = df[c].astype(float)
-    events = pd.concat([visits, holds], ignore_index=True)
-    events["result"] = events["result"].astype("string")
-    events = events.sort_values(
-        ["deal_id", "queued_at", "started_at"], kind="stable", na_position="last"
-    ).reset_index(drop=True)
-    events.insert(0, "replication", np.full(len(events), rec.replication, dtype=np.int64))
+def _columns(rows: list[Any], names: tuple[str, ...]) -> dict[str, np.ndarray[Any, Any]]:
+    """Tuples -> one numpy array per column (object arrays for strings)."""
+    cols = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    out: dict[str, np.ndarray[Any, Any]] = {}
+    for name, col in zip(names, cols, strict=True):
+        if name == "result":
+            out[name] = np.array(col, dtype=object)
+        elif name in ("deal_id", "stage", "pool"):
+            out[name] = np.array(col, dtype=np.int64)
+        else:
+            out[name] = np.array(col, dtype=float)
+    return out
+
+
+def _events(rec: Records) -> tuple[pd.DataFrame, dict[str, np.ndarray[Any, Any]]]:
+    visits = _columns(rec.visits, ("deal_id", "stage", "queued", "started", "ended", "result"))
+    holds = _columns(
+        rec.holds, ("deal_id", "stage", "pool", "queued", "started", "ended", "result")
+    )
+    visits["pool"] = np.full(len(rec.visits), -1, dtype=np.int64)
+    both = {k: np.concatenate([visits[k], holds[k]]) for k in holds}
+    # Per deal in time order; a stage visit before the pool rows that start with it.
+    order = np.lexsort((both["started"], both["queued"], both["deal_id"]))
+    both = {k: v[order] for k, v in both.items()}
+    events = pd.DataFrame(
+        {
+            "replication": np.full(len(order), rec.replication, dtype=np.int64),
+            "deal_id": both["deal_id"],
+            "stage": pd.Categorical.from_codes(both["stage"], dtype=_STAGE_CAT),
+            "pool": pd.Categorical.from_codes(both["pool"], dtype=_POOL_CAT),
+            "queued_at": both["queued"],
+            "started_at": both["started"],
+            "ended_at": both["ended"],
+            "result": pd.Categorical(both["result"]),
+        }
+    )
     return events, holds
 
 
@@ -248,10 +266,11 @@ def _kpis(rec: Records, deals: pd.DataFrame, ts: pd.DataFrame) -> pd.DataFrame:
 
 def build_result(rec: Records) -> Result:
     """All four tables of one replication."""
-    events, holds = _events(rec)
-    deals = _deals(rec, holds)
-    ts = _timeseries(rec)
-    return Result(rec.scenario, rec.seed, deals, events, ts, _kpis(rec, deals, ts))
+    with paused_gc():
+        events, holds = _events(rec)
+        deals = _deals(rec, holds)
+        ts = _timeseries(rec)
+        return Result(rec.scenario, rec.seed, deals, events, ts, _kpis(rec, deals, ts))
 
 
 def concat_results(results: list[Result]) -> Result:

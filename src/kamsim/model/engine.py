@@ -1,11 +1,13 @@
 """The SimPy world: deals moving through six stages, queueing for limited pools of people.
 
-Design for speed (see ``benchmarks/README.md``): a deal is not a SimPy process. Every timed
-step is one plain ``Timeout`` whose callback moves the deal on; a pool is a counter with a
-queue (``pools.PoolState``), and a freed slot is handed straight to the next deal, so a stage
-visit costs one event on SimPy's heap instead of a request, a timeout, a release and generator
-resumptions. Random inputs are pre-drawn (``draws``); records are tuples appended to lists;
-time-weighted monitors log ``(time, series, level)`` and are integrated once at the end.
+Design for speed (see ``benchmarks/README.md``): a deal is not a SimPy process. A deal is
+its own timer on SimPy's heap (``clock``): each timed step schedules the deal, and the shared
+callback moves it on. A pool is a counter with a queue (``pools.PoolState``); a freed slot is
+handed straight to the next deal, so a stage visit costs one heap entry instead of a request,
+a timeout, a release and generator resumptions. The current time is read once per callback
+and passed down. Random inputs are pre-drawn (``draws``); records are tuples appended to
+lists; time-weighted monitors log ``(time, series, level)`` and are integrated once at the
+end. The cyclic garbage collector is paused during the run (``kamsim.gcpause``).
 
 A stage visit is a short sequence of steps, fixed per stage when the world is built so that a
 mechanism that is off costs nothing per event:
@@ -28,21 +30,21 @@ the aborted step's pending timeout is ignored when it fires (the deal is no long
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 import numpy as np
 import simpy
-from simpy.events import Timeout
 
+from kamsim.gcpause import paused_gc
+from kamsim.model.clock import NORMAL, Wake
 from kamsim.model.draws import DealDraws, arrival_times
 from kamsim.model.periods import PeriodClock
 from kamsim.model.pools import PoolState
 from kamsim.model.records import (
     BOOKING,
-    BUSY0,
     CASH,
     NAN,
-    QUEUE0,
     REVENUE,
     WIP0,
     Deal,
@@ -155,6 +157,12 @@ class World:
         self._repeats = 0
         self._pending_repeats = 0
         self.steps = [self._steps(i) for i in range(len(STAGES))]
+        self.check_qualification = (
+            not all(self.grade_ok) or self.min_margin is not None or self.min_value is not None
+        )
+        # SimPy's public scheduler; its annotations expect simpy Events (see model.clock).
+        self._schedule = cast(Callable[[object, int, float], None], self.env.schedule)
+        self._step_cb = [self._step_end]
 
     def _steps(self, s: int) -> tuple[int, ...]:
         """The steps a visit to stage ``s`` goes through (those that can apply at all)."""
@@ -179,30 +187,29 @@ class World:
     def run(self) -> Records:
         env = self.env
         if self._arrivals:
-            Timeout(env, self._arrivals[0]).callbacks.append(self._arrive)
+            self._schedule(Wake(self._arrive), NORMAL, self._arrivals[0])
         review = self.scenario.policy.pipeline_review.every_days
         if review is not None:
-            Timeout(env, review).callbacks.append(self._review)
-        if self.drain:
-            env.run()
-            self.records.span = max(self.horizon, env.now)
-        else:
-            env.run(until=self.horizon)
+            self._schedule(Wake(self._review), NORMAL, review)
+        with paused_gc():
+            if self.drain:
+                env.run()
+                self.records.span = max(self.horizon, env.now)
+            else:
+                env.run(until=self.horizon)
         self._finish()
         return self.records
 
     def _arrive(self, _: object) -> None:
         k = self._next
         self._next = k + 1
+        now = self.env.now
         if k + 1 < len(self._arrivals):
-            delay = self._arrivals[k + 1] - self.env.now
-            Timeout(self.env, delay).callbacks.append(self._arrive)
+            self._schedule(Wake(self._arrive), NORMAL, self._arrivals[k + 1] - now)
         d = self._draws
-        self._start_deal(
-            Deal(k, k, d, d.grade[k], d.account[k], d.value[k], d.margin[k], self.env.now)
-        )
+        self._start_deal(Deal(k, k, d, d.grade[k], d.account[k], d.value[k], d.margin[k], now), now)
 
-    def _repeat_arrive(self, event: Timeout) -> None:
+    def _repeat_arrive(self, event: Wake) -> None:
         """A follow-on lead from an accepted project's account, with its grade."""
         parent = cast(Deal, event.value)
         self._pending_repeats -= 1
@@ -218,6 +225,7 @@ class World:
             self._repeat_blocks[g] = block
         d, free = block
         k = free.pop()
+        now = self.env.now
         deal = Deal(
             len(self._arrivals) + self._repeats,
             k,
@@ -226,13 +234,13 @@ class World:
             parent.account,
             d.value[k],
             d.margin[k],
-            self.env.now,
+            now,
         )
         deal.parent = parent.id
         self._repeats += 1
-        self._start_deal(deal)
+        self._start_deal(deal, now)
 
-    def _start_deal(self, deal: Deal) -> None:
+    def _start_deal(self, deal: Deal, now: float) -> None:
         d = deal.draws
         k = deal.k
         if d.access is not None:
@@ -245,99 +253,91 @@ class World:
             deal.competitors = d.competitors[k]
         self.records.deals.append(deal)
         self.live[deal.id] = deal
-        self._enter(deal, 0)
+        self._enter(deal, 0, now)
 
     # -- stage visits ----------------------------------------------------------------------
 
-    def _enter(self, deal: Deal, stage: int) -> None:
-        now = self.env.now
+    def _enter(self, deal: Deal, stage: int, now: float) -> None:
         deal.stage = stage
         deal.entered = now
         deal.started = NAN
         deal.stage_wait = 0.0
         deal.step = 0
-        self.wip[stage] += 1
-        self.records.levels.append((now, WIP0 + stage, self.wip[stage]))
-        self._advance(deal)
+        wip = self.wip[stage] + 1
+        self.wip[stage] = wip
+        self.records.levels.append((now, WIP0 + stage, wip))
+        self._advance(deal, now)
 
-    def _advance(self, deal: Deal) -> None:
+    def _advance(self, deal: Deal, now: float) -> None:
         """Run the next step of the visit that applies to this deal."""
         s = deal.stage
         steps = self.steps[s]
         while True:
             step = steps[deal.step]
             deal.step += 1
+            deal.doing = step
             if step == WORK:
-                self._take(deal, self.acquire[s])
+                self._acquire(deal, self.acquire[s], 0, now)
                 return
             if step == DECIDE:
-                self._decide(deal)
+                self._decide(deal, now)
                 return
             if step == CHECK:
                 reason = self._tender_check(deal)
                 if reason:
-                    self._exit(deal, reason)
+                    self._exit(deal, reason, now)
                     return
             elif step == VISIT:
                 pool = self.pools[EXECUTIVES]
                 if not (self.exec_skip and pool.busy >= pool.capacity):
-                    self._take(deal, (EXECUTIVES,))
+                    self._acquire(deal, (EXECUTIVES,), 0, now)
                     return
             elif step == CONTRACT or (
                 step == ESCALATE
                 and self.authority is not None
                 and 1.0 - deal.price_factor > self.authority
             ):
-                self._take(deal, (APPROVERS,))
+                self._acquire(deal, (APPROVERS,), 0, now)
                 return
             elif step == ACCEPT:
                 d = deal.draws
                 delay = 0.0 if d.acceptance_delay is None else d.acceptance_delay[deal.k]
-                now = self.env.now
-                at = self.periods.accept_at(now, delay)
-                Timeout(self.env, at - now, deal).callbacks.append(self._step_end)
+                deal.callbacks = self._step_cb
+                self._schedule(deal, NORMAL, self.periods.accept_at(now, delay) - now)
                 return
 
-    def _take(self, deal: Deal, pools: tuple[int, ...]) -> None:
-        deal.pool_i = 0
-        deal.pools = pools
-        self._acquire(deal)
-
-    def _acquire(self, deal: Deal) -> None:
-        """Take the step's pools from ``deal.pool_i`` on; queue at the first full one."""
-        now = self.env.now
-        order = deal.pools
+    def _acquire(self, deal: Deal, order: tuple[int, ...], i: int, now: float) -> None:
+        """Take the step's pools from ``order[i]`` on; queue at the first full one."""
         levels = self.records.levels
-        i = deal.pool_i
         while i < len(order):
             pool = self.pools[order[i]]
             if pool.busy < pool.capacity:
                 pool.busy += 1
-                levels.append((now, BUSY0 + pool.index, pool.busy))
+                levels.append((now, pool.busy_series, pool.busy))
                 deal.held.append((pool.index, deal.stage, now, now))
                 i += 1
             else:
+                deal.pools = order
                 deal.pool_i = i
                 deal.waiting_since = now
                 deal.queued = pool
                 deal.waitno += 1
                 pool.push(deal)
-                levels.append((now, QUEUE0 + pool.index, len(pool)))
+                levels.append((now, pool.queue_series, len(pool.queue)))
                 patience = deal.draws.patience
                 if patience is not None and (p := patience[deal.stage]) is not None:
                     left = max(p[deal.k] - deal.stage_wait, 0.0)
-                    Timeout(self.env, left, (deal, deal.waitno)).callbacks.append(self._renege)
+                    self._schedule(Wake(self._renege, (deal, deal.waitno)), NORMAL, left)
                 return
-        self._work(deal)
+        self._work(deal, now)
 
-    def _work(self, deal: Deal) -> None:
+    def _work(self, deal: Deal, now: float) -> None:
         """All pools of the step are held: schedule its end."""
-        now = self.env.now
         d = deal.draws
         k = deal.k
-        s = deal.stage
-        step = self.steps[s][deal.step - 1]
+        step = deal.doing
         if step == WORK:
+            s = deal.stage
             deal.started = now
             duration = d.duration[s][k]
             if s == NEGOTIATION:
@@ -353,52 +353,51 @@ class World:
             duration = d.visit[k]  # type: ignore[index]
         else:  # CONTRACT or ESCALATE
             duration = d.approval[k]  # type: ignore[index]
-        Timeout(self.env, duration, deal).callbacks.append(self._step_end)
+        deal.callbacks = self._step_cb
+        self._schedule(deal, NORMAL, duration)
 
-    def _step_end(self, event: Timeout) -> None:
-        deal = cast(Deal, event.value)  # the Timeout carries its deal as its value
+    def _step_end(self, deal: Deal) -> None:
+        """A deal's timed step ended (the deal is its own event)."""
         if deal.outcome == "lost":  # aborted (went cold or stalled) while this step ran
             return
+        now = self.env.now
         if deal.held:
-            self._release_held(deal, keep_owned=True)
-        step = self.steps[deal.stage][deal.step - 1]
+            self._release_held(deal, True, now)
+        step = deal.doing
         if step == VISIT:
             deal.executive = True
         elif step == WORK and deal.stage == NEGOTIATION:
-            deal.price_factor *= 1.0 - self.periods.discount_at(self.env.now)
-        self._advance(deal)
+            deal.price_factor *= 1.0 - self.periods.discount_at(now)
+        self._advance(deal, now)
 
-    def _release(self, pool: PoolState) -> None:
+    def _release(self, pool: PoolState, now: float) -> None:
         """Free one slot: hand it to the first deal waiting, or mark it idle."""
-        now = self.env.now
-        if len(pool):
+        if pool.queue:
             deal = pool.pop()
-            self.records.levels.append((now, QUEUE0 + pool.index, len(pool)))
+            self.records.levels.append((now, pool.queue_series, len(pool.queue)))
             deal.held.append((pool.index, deal.stage, deal.waiting_since, now))
             deal.stage_wait += now - deal.waiting_since
             deal.queued = None
-            deal.pool_i += 1
-            self._acquire(deal)
+            self._acquire(deal, deal.pools, deal.pool_i + 1, now)
         else:
             pool.busy -= 1
-            self.records.levels.append((now, BUSY0 + pool.index, pool.busy))
+            self.records.levels.append((now, pool.busy_series, pool.busy))
 
-    def _release_held(self, deal: Deal, keep_owned: bool) -> None:
-        now = self.env.now
+    def _release_held(self, deal: Deal, keep_owned: bool, now: float) -> None:
         holds = self.records.holds
-        kept: list[tuple[int, int, float, float]] = []
-        for held in deal.held:
-            pool, stage, queued, started = held
+        held = deal.held
+        deal.held = []
+        for h in held:
+            pool, stage, queued, started = h
             if keep_owned and pool == self.owner:
-                kept.append(held)
+                deal.held.append(h)
                 continue
             holds.append((deal.id, stage, pool, queued, started, now, "released"))
-            self._release(self.pools[pool])
-        deal.held = kept
+            self._release(self.pools[pool], now)
 
     # -- decisions -------------------------------------------------------------------------
 
-    def _ratio(self, deal: Deal, s: int) -> float:
+    def _ratio(self, deal: Deal, s: int, now: float) -> float:
         """Product of the odds ratios that apply to the deal now at stage ``s``."""
         o = self.odds[s]
         if o is None:
@@ -406,7 +405,7 @@ class World:
         r = 1.0
         if deal.access:
             r *= o[0]
-        if self.env.now < deal.champion_until:
+        if now < deal.champion_until:
             r *= o[1]
         if deal.executive:
             r *= o[2]
@@ -434,83 +433,82 @@ class World:
             and (self.min_value is None or deal.value >= self.min_value)
         )
 
-    def _decide(self, deal: Deal) -> None:
+    def _decide(self, deal: Deal, now: float) -> None:
         s = deal.stage
-        if s == APPROVAL and not self._qualified(deal):
-            self._exit(deal, "not_approved")
+        if s == APPROVAL and self.check_qualification and not self._qualified(deal):
+            self._exit(deal, "not_approved", now)
             return
         d = deal.draws
         k = deal.k
         p = self.pass_p[s][deal.grade]
         if self.odds[s] is not None:
-            p = _with_odds(p, self._ratio(deal, s))
+            p = _with_odds(p, self._ratio(deal, s, now))
         if deal.stage_wait and self.half_life[s]:
             p *= 0.5 ** (deal.stage_wait / self.half_life[s])
         if d.pass_u[s][k] >= p:
             if s == IMPLEMENTATION:
                 deal.cancelled = True
-                self._leave(deal, self.exit_reason[s])
-                self._close(deal)
+                self._leave(deal, self.exit_reason[s], now)
+                self._close(deal, now)
             else:
-                self._exit(deal, self.exit_reason[s])
+                self._exit(deal, self.exit_reason[s], now)
             return
-        self._leave(deal, "passed")
+        self._leave(deal, "passed", now)
         if s == PROPOSAL and d.shape_u is not None:
             o = self.shape_odds
             r = (o[0] if deal.access else 1.0) * (o[2] if deal.executive else 1.0)
-            if self.env.now < deal.champion_until:
+            if now < deal.champion_until:
                 r *= o[1]
             deal.shaped = d.shape_u[k] < _with_odds(self.shape_p[deal.grade], r)
         elif s == TENDER and not deal.shaped and d.price_discount is not None:
             deal.price_factor *= 1.0 - d.price_discount[k]
         elif s == NEGOTIATION:
-            self._sign(deal)
+            self._sign(deal, now)
         elif s == IMPLEMENTATION:
-            self._accept(deal)
+            self._accept(deal, now)
             return
-        self._enter(deal, s + 1)
+        self._enter(deal, s + 1, now)
 
-    def _leave(self, deal: Deal, result: str) -> None:
+    def _leave(self, deal: Deal, result: str, now: float) -> None:
         """Record the end of the current stage visit."""
-        now = self.env.now
         s = deal.stage
         self.records.visits.append((deal.id, s, deal.entered, deal.started, now, result))
-        self.wip[s] -= 1
-        self.records.levels.append((now, WIP0 + s, self.wip[s]))
+        wip = self.wip[s] - 1
+        self.wip[s] = wip
+        self.records.levels.append((now, WIP0 + s, wip))
 
-    def _exit(self, deal: Deal, reason: str) -> None:
+    def _exit(self, deal: Deal, reason: str, now: float) -> None:
         """The deal leaves before signing, whatever it was doing (``lost``)."""
-        now = self.env.now
         pool = deal.queued
         if pool is not None:
             pool.remove(deal)
-            self.records.levels.append((now, QUEUE0 + pool.index, len(pool)))
+            self.records.levels.append((now, pool.queue_series, len(pool.queue)))
             self.records.holds.append(
                 (deal.id, deal.stage, pool.index, deal.waiting_since, NAN, now, reason)
             )
+            deal.stage_wait += now - deal.waiting_since
             deal.queued = None
-        self._release_held(deal, keep_owned=False)
-        self._leave(deal, reason)
+        self._release_held(deal, False, now)
+        self._leave(deal, reason, now)
         deal.outcome = "lost"
         deal.exit_reason = reason
-        self._close(deal)
+        self._close(deal, now)
 
-    def _renege(self, event: Timeout) -> None:
+    def _renege(self, event: Wake) -> None:
         deal, waitno = cast(tuple[Deal, int], event.value)
         if deal.queued is not None and deal.waitno == waitno:
-            self._exit(deal, "went_cold")
+            self._exit(deal, "went_cold", self.env.now)
 
-    def _sign(self, deal: Deal) -> None:
-        now = self.env.now
+    def _sign(self, deal: Deal, now: float) -> None:
         deal.outcome = "won"
         deal.signed_at = now
         deal.booked = deal.value * deal.price_factor
         self.records.money.append((deal.id, BOOKING, now, deal.booked))
         self._milestone(deal, 0, now, deal.booked)
-        self._release_held(deal, keep_owned=False)
+        if deal.held:
+            self._release_held(deal, False, now)
 
-    def _accept(self, deal: Deal) -> None:
-        now = self.env.now
+    def _accept(self, deal: Deal, now: float) -> None:
         deal.accepted_at = now
         self._milestone(deal, 2, now, deal.booked)
         d = deal.draws
@@ -518,8 +516,8 @@ class World:
             delay = d.repeat_delay[deal.k]  # type: ignore[index]
             if now + delay <= self.arrivals_until:
                 self._pending_repeats += 1
-                Timeout(self.env, delay, deal).callbacks.append(self._repeat_arrive)
-        self._close(deal)
+                self._schedule(Wake(self._repeat_arrive, deal), NORMAL, delay)
+        self._close(deal, now)
 
     def _milestone(self, deal: Deal, milestone: int, at: float, base: float) -> None:
         """Recognise a milestone's share of ``base`` at ``at``; its cash follows after a lag."""
@@ -531,8 +529,8 @@ class World:
         money.append((deal.id, REVENUE, at, amount))
         money.append((deal.id, CASH, at + deal.draws.lag[milestone][deal.k], amount))
 
-    def _close(self, deal: Deal) -> None:
-        deal.closed_at = self.env.now
+    def _close(self, deal: Deal, now: float) -> None:
+        deal.closed_at = now
         del self.live[deal.id]
 
     # -- pipeline review -------------------------------------------------------------------
@@ -547,24 +545,23 @@ class World:
             if deal.stage >= IMPLEMENTATION or now - deal.entered <= review.stale_after_days:
                 continue
             if review.action == "close":
-                self._exit(deal, "stalled")
+                self._exit(deal, "stalled", now)
             elif not deal.rescued and execs.busy < execs.capacity:
                 deal.rescued = True
                 deal.executive = True
                 execs.busy += 1
-                self.records.levels.append((now, BUSY0 + EXECUTIVES, execs.busy))
+                self.records.levels.append((now, execs.busy_series, execs.busy))
                 visit = deal.draws.visit[deal.k]  # type: ignore[index]
-                rescue = (deal, deal.stage, now)
-                Timeout(self.env, visit, rescue).callbacks.append(self._rescue_end)
+                rescue = Wake(self._rescue_end, (deal, deal.stage, now))
+                self._schedule(rescue, NORMAL, visit)
         if self.live or self._next < len(self._arrivals) or self._pending_repeats:
-            Timeout(self.env, every).callbacks.append(self._review)
+            self._schedule(Wake(self._review), NORMAL, every)
 
-    def _rescue_end(self, event: Timeout) -> None:
+    def _rescue_end(self, event: Wake) -> None:
         deal, stage, started = cast(tuple[Deal, int, float], event.value)
-        self.records.holds.append(
-            (deal.id, stage, EXECUTIVES, started, started, self.env.now, "released")
-        )
-        self._release(self.pools[EXECUTIVES])
+        now = self.env.now
+        self.records.holds.append((deal.id, stage, EXECUTIVES, started, started, now, "released"))
+        self._release(self.pools[EXECUTIVES], now)
 
     def _finish(self) -> None:
         """Record what is still in flight at the end as ``open``."""

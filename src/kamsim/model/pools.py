@@ -10,9 +10,8 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
-from kamsim.model.records import Deal
+from kamsim.model.records import BUSY0, QUEUE0, Deal
 
 QUEUE_KEYS: dict[str, Callable[[Deal], float]] = {
     "grade": lambda d: d.grade,  # A = 0 first
@@ -24,39 +23,47 @@ QUEUE_KEYS: dict[str, Callable[[Deal], float]] = {
 class PoolState:
     """Busy slots and waiting deals of one pool."""
 
-    __slots__ = ("_heap", "_key", "_seq", "busy", "capacity", "index", "queue")
+    __slots__ = (
+        "_key",
+        "_seq",
+        "busy",
+        "busy_series",
+        "capacity",
+        "index",
+        "pop",
+        "push",
+        "queue",
+        "queue_series",
+    )
 
     def __init__(self, index: int, capacity: int, order: str = "fifo") -> None:
         self.index = index
         self.capacity = capacity
         self.busy = 0
+        self.busy_series = BUSY0 + index
+        self.queue_series = QUEUE0 + index
         self._key = QUEUE_KEYS.get(order)
-        self.queue: deque[Deal] = deque()
-        self._heap: list[tuple[float, int, Deal]] = []
         self._seq = 0
-
-    def __len__(self) -> int:
-        return len(self.queue) if self._key is None else len(self._heap)
-
-    def push(self, deal: Deal) -> None:
-        if self._key is None:
-            self.queue.append(deal)
+        self.queue: deque[Deal] | list[tuple[float, int, Deal]]
+        self.push: Callable[[Deal], None]
+        self.pop: Callable[[], Deal]
+        if self._key is None:  # the common case runs on deque's own C methods
+            fifo: deque[Deal] = deque()
+            self.queue, self.push, self.pop = fifo, fifo.append, fifo.popleft
         else:
-            self._seq += 1
-            heapq.heappush(self._heap, (self._key(deal), self._seq, deal))
+            self.queue, self.push, self.pop = [], self._push_heap, self._pop_heap
 
-    def pop(self) -> Deal:
-        if self._key is None:
-            return self.queue.popleft()
-        return heapq.heappop(self._heap)[2]
+    def _push_heap(self, deal: Deal) -> None:
+        self._seq += 1
+        heapq.heappush(self.queue, (self._key(deal), self._seq, deal))  # type: ignore
+
+    def _pop_heap(self) -> Deal:
+        return heapq.heappop(self.queue)[2]  # type: ignore
 
     def remove(self, deal: Deal) -> None:
         """Take a deal out of the queue (it went cold or was closed); rare, so O(n) is fine."""
-        if self._key is None:
+        if isinstance(self.queue, deque):
             self.queue.remove(deal)
         else:
-            self._heap = [e for e in self._heap if e[2] is not deal]
-            heapq.heapify(self._heap)
-
-    def waiting(self) -> list[Any]:
-        return list(self.queue) if self._key is None else [e[2] for e in self._heap]
+            self.queue[:] = [e for e in self.queue if e[2] is not deal]
+            heapq.heapify(self.queue)

@@ -45,15 +45,18 @@ class Deal:
     """One deal's state while it runs, and its summary afterwards."""
 
     __slots__ = (
+        "_ok",
         "accepted_at",
         "access",
         "account",
         "arrived_at",
         "booked",
+        "callbacks",
         "cancelled",
         "champion_until",
         "closed_at",
         "competitors",
+        "doing",
         "draws",
         "entered",
         "executive",
@@ -93,6 +96,8 @@ class Deal:
         now: float,
     ) -> None:
         self.id = deal_id
+        self._ok = True  # a deal is its own timer on SimPy's heap (see model.clock)
+        self.callbacks: object = None
         self.k = k
         """Row of this deal in ``draws``."""
         self.draws = draws
@@ -113,6 +118,8 @@ class Deal:
         # where the deal is
         self.stage = 0
         self.step = 0
+        self.doing = 0
+        """The step of the visit in progress (engine step codes)."""
         self.entered = now
         self.started = NAN
         self.stage_wait = 0.0
