@@ -163,6 +163,9 @@ class World:
         # SimPy's public scheduler; its annotations expect simpy Events (see model.clock).
         self._schedule = cast(Callable[[object, int, float], None], self.env.schedule)
         self._step_cb = [self._step_end]
+        self._levels = self.records.levels
+        self._visits = self.records.visits
+        self._holds = self.records.holds
 
     def _steps(self, s: int) -> tuple[int, ...]:
         """The steps a visit to stage ``s`` goes through (those that can apply at all)."""
@@ -265,7 +268,7 @@ class World:
         deal.step = 0
         wip = self.wip[stage] + 1
         self.wip[stage] = wip
-        self.records.levels.append((now, WIP0 + stage, wip))
+        self._levels.append((now, WIP0 + stage, wip))
         self._advance(deal, now)
 
     def _advance(self, deal: Deal, now: float) -> None:
@@ -308,7 +311,7 @@ class World:
 
     def _acquire(self, deal: Deal, order: tuple[int, ...], i: int, now: float) -> None:
         """Take the step's pools from ``order[i]`` on; queue at the first full one."""
-        levels = self.records.levels
+        levels = self._levels
         while i < len(order):
             pool = self.pools[order[i]]
             if pool.busy < pool.capacity:
@@ -374,26 +377,28 @@ class World:
         """Free one slot: hand it to the first deal waiting, or mark it idle."""
         if pool.queue:
             deal = pool.pop()
-            self.records.levels.append((now, pool.queue_series, len(pool.queue)))
+            self._levels.append((now, pool.queue_series, len(pool.queue)))
             deal.held.append((pool.index, deal.stage, deal.waiting_since, now))
             deal.stage_wait += now - deal.waiting_since
             deal.queued = None
             self._acquire(deal, deal.pools, deal.pool_i + 1, now)
         else:
             pool.busy -= 1
-            self.records.levels.append((now, pool.busy_series, pool.busy))
+            self._levels.append((now, pool.busy_series, pool.busy))
 
     def _release_held(self, deal: Deal, keep_owned: bool, now: float) -> None:
-        holds = self.records.holds
+        holds = self._holds
         held = deal.held
-        deal.held = []
-        for h in held:
-            pool, stage, queued, started = h
-            if keep_owned and pool == self.owner:
-                deal.held.append(h)
+        owned = keep_owned and self.owner >= 0
+        if owned:
+            deal.held = [h for h in held if h[0] == self.owner]
+        for pool, stage, queued, started in held:
+            if owned and pool == self.owner:
                 continue
             holds.append((deal.id, stage, pool, queued, started, now, "released"))
             self._release(self.pools[pool], now)
+        if not owned:
+            held.clear()
 
     # -- decisions -------------------------------------------------------------------------
 
@@ -472,17 +477,17 @@ class World:
     def _leave(self, deal: Deal, result: str, now: float) -> None:
         """Record the end of the current stage visit."""
         s = deal.stage
-        self.records.visits.append((deal.id, s, deal.entered, deal.started, now, result))
+        self._visits.append((deal.id, s, deal.entered, deal.started, now, result))
         wip = self.wip[s] - 1
         self.wip[s] = wip
-        self.records.levels.append((now, WIP0 + s, wip))
+        self._levels.append((now, WIP0 + s, wip))
 
     def _exit(self, deal: Deal, reason: str, now: float) -> None:
         """The deal leaves before signing, whatever it was doing (``lost``)."""
         pool = deal.queued
         if pool is not None:
             pool.remove(deal)
-            self.records.levels.append((now, pool.queue_series, len(pool.queue)))
+            self._levels.append((now, pool.queue_series, len(pool.queue)))
             self.records.holds.append(
                 (deal.id, deal.stage, pool.index, deal.waiting_since, NAN, now, reason)
             )
@@ -550,7 +555,7 @@ class World:
                 deal.rescued = True
                 deal.executive = True
                 execs.busy += 1
-                self.records.levels.append((now, execs.busy_series, execs.busy))
+                self._levels.append((now, execs.busy_series, execs.busy))
                 visit = deal.draws.visit[deal.k]  # type: ignore[index]
                 rescue = Wake(self._rescue_end, (deal, deal.stage, now))
                 self._schedule(rescue, NORMAL, visit)
