@@ -156,6 +156,7 @@ class World:
         self._repeat_blocks: dict[int, tuple[DealDraws, list[int]]] = {}
         self._repeats = 0
         self._pending_repeats = 0
+        self._rescues: dict[Wake, None] = {}  # executive rescue visits in progress (ordered)
         self.steps = [self._steps(i) for i in range(len(STAGES))]
         self.check_qualification = (
             not all(self.grade_ok) or self.min_margin is not None or self.min_value is not None
@@ -558,11 +559,13 @@ class World:
                 self._levels.append((now, execs.busy_series, execs.busy))
                 visit = deal.draws.visit[deal.k]  # type: ignore[index]
                 rescue = Wake(self._rescue_end, (deal, deal.stage, now))
+                self._rescues[rescue] = None
                 self._schedule(rescue, NORMAL, visit)
         if self.live or self._next < len(self._arrivals) or self._pending_repeats:
             self._schedule(Wake(self._review), NORMAL, every)
 
     def _rescue_end(self, event: Wake) -> None:
+        del self._rescues[event]
         deal, stage, started = cast(tuple[Deal, int, float], event.value)
         now = self.env.now
         self.records.holds.append((deal.id, stage, EXECUTIVES, started, started, now, "released"))
@@ -579,6 +582,9 @@ class World:
                 rec.holds.append(
                     (deal.id, deal.stage, deal.queued.index, deal.waiting_since, NAN, NAN, "open")
                 )
+        for rescue in self._rescues:
+            deal, stage, started = cast(tuple[Deal, int, float], rescue.value)
+            rec.holds.append((deal.id, stage, EXECUTIVES, started, started, NAN, "open"))
 
 
 def run_replication(scenario: Scenario, seed: int, replication: int) -> Records:
