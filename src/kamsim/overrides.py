@@ -1,7 +1,7 @@
 """Merging of scenario tables: ``extends`` inheritance and dotted ``key=value`` overrides.
 
 Pure functions on plain dicts, so ``io`` (files) and ``Scenario.with_overrides`` (in memory)
-share one implementation. Tables merge deeply; arrays and scalars replace.
+share one implementation. Tables merge deeply; arrays, scalars and distributions replace.
 """
 
 from __future__ import annotations
@@ -18,10 +18,14 @@ _BARE_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """``top`` over ``base``: tables merge recursively, everything else replaces."""
+    """``top`` over ``base``: tables merge recursively, everything else replaces.
+
+    A distribution (a table with a ``dist`` key) is one value: it replaces whole, so a
+    variant can change a distribution's kind (triangular -> fixed) without stale parameters.
+    """
     out = copy.deepcopy(base)
     for key, value in top.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, dict) and "dist" not in value and isinstance(out.get(key), dict):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
@@ -70,7 +74,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             leaf = node.get(path[-1])
             node[path[-1]] = (
                 deep_merge(leaf, value)
-                if isinstance(leaf, dict) and isinstance(value, dict)
+                if isinstance(leaf, dict) and isinstance(value, dict) and "dist" not in value
                 else value
             )
     if problems:

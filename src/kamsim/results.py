@@ -15,7 +15,8 @@ Definitions (the stable contract):
   payments after their lag, all within the run; ``gross_margin`` = sum of booked value x
   margin over signed deals; ``win_rate`` = won / (won + lost); ``cycle_time_days`` = mean days
   from arrival to signing of won deals; ``cost_of_sale`` = headcount x monthly cost of every
-  pool over the run; ``util_<pool>`` = busy slot-days / (capacity x run length).
+  pool over the run; ``util_<pool>`` = busy slot-days / (capacity as run x run length); a WIP
+  cap lowers the account managers' capacity.
 """
 
 from __future__ import annotations
@@ -217,9 +218,8 @@ def _timeseries(rec: Records) -> pd.DataFrame:
     avg = _integrate(rec.levels, edges)
     for s, stage in enumerate(STAGES):
         out[f"wip_{stage}"] = avg[WIP0 + s]
-    res = rec.scenario.resources
     for p, pool in enumerate(POOLS):
-        cap = res[pool].capacity
+        cap = rec.capacity[p]
         out[f"util_{pool}"] = avg[BUSY0 + p] / cap if cap else NAN
         out[f"queue_{pool}"] = avg[QUEUE0 + p]
     return out
@@ -249,9 +249,9 @@ def _kpis(rec: Records, deals: pd.DataFrame, ts: pd.DataFrame) -> pd.DataFrame:
         "deals_open": int((deals["outcome"] == "open").sum()),
         "cost_of_sale": sum(res[p].headcount * res[p].monthly_cost for p in POOLS) * months,
     }
-    for pool in POOLS:
+    for p, pool in enumerate(POOLS):
         col = ts[f"util_{pool}"].to_numpy()
-        row[f"util_{pool}"] = float(np.dot(col, widths) / rec.span) if res[pool].capacity else NAN
+        row[f"util_{pool}"] = float(np.dot(col, widths) / rec.span) if rec.capacity[p] else NAN
     kpis = pd.DataFrame([row], columns=list(KPI_COLUMNS))
     return kpis.astype(
         {

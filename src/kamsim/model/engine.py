@@ -63,6 +63,8 @@ ACCOUNT_MANAGERS, APPROVERS, EXECUTIVES = (
 )
 CHECK, VISIT, WORK, CONTRACT, ESCALATE, ACCEPT, DECIDE = range(7)
 REPEAT_BLOCK = 64
+TOLERANCE = 1e-12
+"""Slack for policy bars compared with recomputed fractions (1 - 0.95 is not 0.05 in floats)."""
 
 
 def _draw_effect(effect: OddsRatio, streams: Streams, purpose: str) -> float:
@@ -147,13 +149,15 @@ class World:
         pay = scenario.payments
         self.shares = pay.shares
         self.delivery_at = pay.delivery_at
-        self.records = Records(scenario, seed, replication, self.horizon)
+        self.records = Records(
+            scenario, seed, replication, self.horizon, [p.capacity for p in self.pools]
+        )
         self.live: dict[int, Deal] = {}
         self.wip = [0] * len(STAGES)
         self._arrivals = arrival_times(scenario, streams)
         self._draws = DealDraws.draw(scenario, streams, len(self._arrivals))
         self._next = 0
-        self._repeat_blocks: dict[int, tuple[DealDraws, list[int]]] = {}
+        self._repeat_blocks: dict[int, tuple[int, DealDraws, list[int]]] = {}
         self._repeats = 0
         self._pending_repeats = 0
         self._rescues: dict[Wake, None] = {}  # executive rescue visits in progress (ordered)
@@ -219,15 +223,15 @@ class World:
         self._pending_repeats -= 1
         g = parent.grade
         block = self._repeat_blocks.get(g)
-        if block is None or not block[1]:
-            n = len(block[0].grade) if block else 0
-            prefix = f"repeat.{self.scenario.grade_keys[g]}.{n // REPEAT_BLOCK}."
+        if block is None or not block[2]:
+            number = block[0] + 1 if block else 0  # each block has its own streams
+            prefix = f"repeat.{self.scenario.grade_keys[g]}.{number}."
             draws = DealDraws.draw(
                 self.scenario, self.streams, REPEAT_BLOCK, prefix, grade=np.full(REPEAT_BLOCK, g)
             )
-            block = (draws, list(range(REPEAT_BLOCK - 1, -1, -1)))
+            block = (number, draws, list(range(REPEAT_BLOCK - 1, -1, -1)))
             self._repeat_blocks[g] = block
-        d, free = block
+        _, d, free = block
         k = free.pop()
         now = self.env.now
         deal = Deal(
@@ -249,8 +253,8 @@ class World:
         k = deal.k
         if d.access is not None:
             deal.access = d.access[k]
-        if d.champion_until is not None:
-            deal.champion_until = d.champion_until[k]
+        if d.champion_until is not None:  # drawn as time from arrival to losing the champion
+            deal.champion_until = now + d.champion_until[k]
         if d.executive is not None:
             deal.executive = d.executive[k]
         if d.competitors is not None:
@@ -299,7 +303,7 @@ class World:
             elif step == CONTRACT or (
                 step == ESCALATE
                 and self.authority is not None
-                and 1.0 - deal.price_factor > self.authority
+                and 1.0 - deal.price_factor > self.authority + TOLERANCE
             ):
                 self._acquire(deal, (APPROVERS,), 0, now)
                 return
@@ -428,7 +432,7 @@ class World:
         if self.bid_min_margin is not None:
             discount = 0.0 if deal.shaped else self.expected_price_discount
             margin = 1.0 - (1.0 - deal.margin) / (1.0 - discount)
-            if margin < self.bid_min_margin:
+            if margin < self.bid_min_margin - TOLERANCE:
                 return "no_bid"
         return ""
 

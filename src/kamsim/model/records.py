@@ -151,6 +151,8 @@ class Records:
     replication: int
     span: float
     """Days covered by the tables: the horizon, or the drain end if later."""
+    capacity: list[int]
+    """Slots of each pool as run (after policy limits such as the WIP cap)."""
     deals: list[Deal] = field(default_factory=list)
     visits: list[Visit] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)
