@@ -155,7 +155,8 @@ def _deals(rec: Records, holds: dict[str, np.ndarray[Any, Any]]) -> pd.DataFrame
     wait = np.where(np.isnan(until), rec.span, until) - holds["queued"]
     for p, pool in enumerate(POOLS):
         m = holds["pool"] == p
-        out[f"wait_{pool}"] = np.bincount(holds["deal_id"][m], weights=wait[m], minlength=n)
+        waits = np.bincount(holds["deal_id"][m], weights=wait[m], minlength=n)
+        out[f"wait_{pool}"] = waits.astype(float)  # bincount of nothing is int
     return out
 
 

@@ -206,6 +206,9 @@ class World:
             else:
                 env.run(until=self.horizon)
         self._finish()
+        # Open deals still point at the shared callback list, whose bound method points back
+        # here: empty it so the returned records do not keep this world alive.
+        self._step_cb.clear()
         return self.records
 
     def _arrive(self, _: object) -> None:

@@ -1,0 +1,280 @@
+"""Speed benchmark: kamsim against a hand-written SimPy model of the same toy workload.
+
+    python benchmarks/run.py               # 7 interleaved rounds, about 15 s on 2 cores
+    python benchmarks/run.py --quick       # smoke run: 3 rounds, one baseline replication
+    python benchmarks/run.py --rounds 15   # more rounds, tighter medians
+
+Each round runs ``bare_simpy.run(seed)`` and kamsim on ``toy.toml`` with the same seed, in
+alternating order, after a ``gc.collect()``; one untimed warm-up of each comes first. kamsim's
+time is ``kamsim.simulate()`` (engine run plus building all four result tables) and a touch of
+each of the four DataFrames; loading the scenario file is not timed (as bare SimPy's model
+definition is not). Both models must then agree with each other and with the closed form
+(visits per deal and signed share within ``--level`` Student-t intervals over the rounds),
+otherwise the script exits 1. Then one replication of ``scenarios/baseline.toml`` is timed
+(median of ``--baseline-reps``) and, in a separate untimed run, its tracemalloc peak is taken.
+
+The last five lines are always, in this order::
+
+    toy_bare_ms=<median ms of bare SimPy>
+    toy_kamsim_ms=<median ms of kamsim>
+    toy_ratio=<median of the per-round ratios kamsim / bare>
+    baseline_rep_s=<median s of one baseline replication>
+    baseline_peak_mb=<tracemalloc peak of one baseline replication, 10^6 bytes>
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import math
+import os
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from types import ModuleType
+from typing import TypeVar
+
+import numpy as np
+
+import kamsim
+from kamsim.analysis import half_width
+
+HERE = Path(__file__).resolve().parent
+TOY = HERE / "toy.toml"
+BASELINE = HERE.parent / "scenarios" / "baseline.toml"
+
+PASS = 0.8
+EXPECTED_VISITS = sum(PASS**k for k in range(6))
+"""Stage visits per deal: a deal makes visit k+1 if it passed k stages (3.689)."""
+EXPECTED_SIGNED = PASS**5
+"""Share of deals that pass the five stages up to and including negotiation (0.328)."""
+EXPECTED_COMPLETED = PASS**6
+"""Share of deals that also pass implementation (0.262)."""
+
+WARMUP_SEED = 10_000
+BASELINE_SEED = 1
+
+T = TypeVar("T")
+
+
+def load_bare_simpy() -> ModuleType:
+    """``benchmarks/bare_simpy.py`` as a module (``benchmarks/`` is not a package)."""
+    spec = importlib.util.spec_from_file_location("bare_simpy", HERE / "bare_simpy.py")
+    if spec is None or spec.loader is None:  # pragma: no cover
+        raise ImportError("cannot load bare_simpy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass(frozen=True, slots=True)
+class ToyStats:
+    """Per-replication figures of the toy, computed the same way for both models."""
+
+    deals: int
+    visits_per_deal: float
+    signed_share: float
+    completed_share: float
+
+
+def bare_stats(counts: dict[str, int]) -> ToyStats:
+    """Figures of one ``bare_simpy.run`` result."""
+    n = counts["deals"]
+    return ToyStats(n, counts["visits"] / n, counts["signed"] / n, counts["completed"] / n)
+
+
+def kamsim_stats(result: kamsim.Result) -> ToyStats:
+    """Figures of one kamsim replication, read from its tables.
+
+    Stage visits are the ``events`` rows without a pool; signed deals have ``outcome == "won"``;
+    a deal completed implementation if it has an ``accepted_at`` time.
+    """
+    deals, events = result.deals, result.events
+    n = len(deals)
+    if (deals["outcome"] == "open").any():
+        raise AssertionError("the toy drains: no deal may end open")
+    visits = int(events["pool"].isna().sum())
+    signed = int((deals["outcome"] == "won").sum())
+    completed = int(deals["accepted_at"].notna().sum())
+    return ToyStats(n, visits / n, signed / n, completed / n)
+
+
+def run_bare(bare: ModuleType, seed: int) -> dict[str, int]:
+    """What bare SimPy is timed on: one replication, aggregate counters."""
+    counts: dict[str, int] = bare.run(seed)
+    return counts
+
+
+def run_kamsim(scenario: kamsim.Scenario, seed: int, replication: int = 0) -> kamsim.Result:
+    """What kamsim is timed on: one replication with all four tables built and touched."""
+    result = kamsim.simulate(scenario, seed=seed, replication=replication)
+    for table in result.tables().values():
+        _ = table.shape
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One agreement check: ``|a - b| <= hw`` (both means, and the combined half-width)."""
+
+    name: str
+    a: float
+    b: float
+    hw: float
+
+    @property
+    def ok(self) -> bool:
+        return abs(self.a - self.b) <= self.hw
+
+    def __str__(self) -> str:
+        verdict = "ok" if self.ok else "FAIL"
+        return f"  {self.name:<36} {self.a:.4f} vs {self.b:.4f} (limit {self.hw:.4f}) {verdict}"
+
+
+def agreement_checks(
+    bare: Sequence[ToyStats], kam: Sequence[ToyStats], level: float
+) -> list[Check]:
+    """Each model against the closed form, and the two models against each other.
+
+    A model meets an expected value if it lies in the model's ``level`` Student-t interval over
+    replications; the two models agree if their difference lies within the combined half-width
+    sqrt(hw_bare^2 + hw_kamsim^2) (the models draw from unrelated generators, so they are
+    independent).
+    """
+    checks: list[Check] = []
+    for field, expected in (
+        ("visits_per_deal", EXPECTED_VISITS),
+        ("signed_share", EXPECTED_SIGNED),
+    ):
+        b = np.array([getattr(s, field) for s in bare], dtype=float)
+        k = np.array([getattr(s, field) for s in kam], dtype=float)
+        mb, mk = float(b.mean()), float(k.mean())
+        hb, hk = half_width(b, level), half_width(k, level)
+        checks.append(Check(f"bare {field} vs expected", mb, expected, hb))
+        checks.append(Check(f"kamsim {field} vs expected", mk, expected, hk))
+        checks.append(Check(f"bare vs kamsim {field}", mb, mk, math.hypot(hb, hk)))
+    return checks
+
+
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+"""``wall``: elapsed time (the default); ``cpu``: this process's CPU time, which ignores the
+time the process waits while other processes use the cores (steadier on a shared machine)."""
+
+
+def timed(fn: Callable[[], T], clock: Callable[[], float] = time.perf_counter) -> tuple[T, float]:
+    """``fn()`` and the seconds it took on ``clock``, after a full garbage collection."""
+    gc.collect()
+    t0 = clock()
+    value = fn()
+    return value, clock() - t0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0] if __doc__ else "")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (default 7)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of round 0 (round r: seed+r)")
+    parser.add_argument(
+        "--baseline-reps", type=int, default=5, help="timed baseline replications (default 5)"
+    )
+    parser.add_argument(
+        "--baseline", type=Path, default=BASELINE, help="scenario timed as the baseline"
+    )
+    parser.add_argument(
+        "--level", type=float, default=0.99, help="confidence level of the checks (default 0.99)"
+    )
+    parser.add_argument(
+        "--clock", choices=sorted(CLOCKS), default="wall", help="what to time (default wall)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 3 rounds, 1 baseline replication"
+    )
+    args = parser.parse_args(argv)
+    rounds = 3 if args.quick else args.rounds
+    baseline_reps = 1 if args.quick else args.baseline_reps
+    if rounds < 2 or baseline_reps < 1:
+        parser.error("need at least 2 rounds and 1 baseline replication")
+
+    bare = load_bare_simpy()
+    toy = kamsim.load_scenario(TOY)
+
+    # Warm-up (imports, first-call caches), untimed.
+    run_bare(bare, WARMUP_SEED)
+    run_kamsim(toy, WARMUP_SEED)
+
+    bare_s: list[float] = []
+    kamsim_s: list[float] = []
+    bare_figs: list[ToyStats] = []
+    kamsim_figs: list[ToyStats] = []
+    clock = CLOCKS[args.clock]
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"toy: {rounds} rounds, seeds {args.seed}..{args.seed + rounds - 1}, {args.clock} clock, "
+        f"{os.cpu_count()} cores, load average {load}"
+    )
+    for r in range(rounds):
+        seed = args.seed + r
+
+        def do_bare(seed: int = seed) -> dict[str, int]:
+            return run_bare(bare, seed)
+
+        def do_kamsim(seed: int = seed) -> kamsim.Result:
+            return run_kamsim(toy, seed)
+
+        # Alternate who goes first, so neither always runs on a freshly collected heap.
+        if r % 2 == 0:
+            (counts, tb), (result, tk) = timed(do_bare, clock), timed(do_kamsim, clock)
+        else:
+            (result, tk), (counts, tb) = timed(do_kamsim, clock), timed(do_bare, clock)
+        bare_s.append(tb)
+        kamsim_s.append(tk)
+        sb, sk = bare_stats(counts), kamsim_stats(result)
+        bare_figs.append(sb)
+        kamsim_figs.append(sk)
+        print(
+            f"  round {r}: bare {tb * 1e3:7.1f} ms  kamsim {tk * 1e3:7.1f} ms  "
+            f"ratio {tk / tb:.3f}  deals {sb.deals}/{sk.deals}  "
+            f"visits/deal {sb.visits_per_deal:.3f}/{sk.visits_per_deal:.3f}  "
+            f"signed {sb.signed_share:.3f}/{sk.signed_share:.3f}"
+        )
+
+    checks = agreement_checks(bare_figs, kamsim_figs, args.level)
+    print(f"checks ({args.level:.0%} intervals over {rounds} rounds):")
+    for check in checks:
+        print(check)
+
+    baseline = kamsim.load_scenario(args.baseline)
+    run_kamsim(baseline, WARMUP_SEED)  # warm-up
+    baseline_s = [
+        timed(partial(run_kamsim, baseline, BASELINE_SEED, r), clock)[1]
+        for r in range(baseline_reps)
+    ]
+
+    # Memory in its own run: tracemalloc slows allocation, so it never overlaps timing.
+    gc.collect()
+    tracemalloc.start()
+    try:
+        run_kamsim(baseline, BASELINE_SEED, 0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    ratios = [k / b for k, b in zip(kamsim_s, bare_s, strict=True)]
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        print(f"correctness checks failed: {len(failed)} of {len(checks)}", file=sys.stderr)
+    print(f"toy_bare_ms={statistics.median(bare_s) * 1e3:.1f}")
+    print(f"toy_kamsim_ms={statistics.median(kamsim_s) * 1e3:.1f}")
+    print(f"toy_ratio={statistics.median(ratios):.3f}")
+    print(f"baseline_rep_s={statistics.median(baseline_s):.4f}")
+    print(f"baseline_peak_mb={peak / 1e6:.1f}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
