@@ -49,7 +49,9 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
         msg = str(err)
         m = _LINE_COL.search(msg)
         line = int(m.group(1)) if m else None
-        msg = _LINE_COL.sub("", msg).strip()
+        if line is None and "end of document" in msg:
+            line = max(1, len(text.splitlines()))
+        msg = _LINE_COL.sub("", msg).replace("(at end of document)", "at end of file").strip()
         raise ScenarioError([Problem("", f"TOML syntax error: {msg}", str(path), line)]) from None
 
 

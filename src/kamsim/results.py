@@ -40,7 +40,7 @@ from kamsim.model.records import (
     Records,
 )
 from kamsim.scenario import Scenario
-from kamsim.vocabulary import DAYS_PER_MONTH, OUTCOMES, POOLS, STAGES
+from kamsim.vocabulary import DAYS_PER_MONTH, MECHANISM_EXITS, OUTCOMES, POOLS, STAGES
 
 KPI_COLUMNS: tuple[str, ...] = (
     "replication",
@@ -174,6 +174,13 @@ def _columns(rows: list[Any], names: tuple[str, ...]) -> dict[str, np.ndarray[An
     return out
 
 
+def _result_dtype(rec: Records) -> pd.CategoricalDtype:
+    """Every result a row can have, so replications stack without losing the category type."""
+    stages = rec.scenario.stages
+    reasons = {stages.exit_reason(s) for s in STAGES} | set(MECHANISM_EXITS)
+    return pd.CategoricalDtype(["passed", "released", "open", *sorted(reasons)])
+
+
 def _events(rec: Records) -> tuple[pd.DataFrame, dict[str, np.ndarray[Any, Any]]]:
     visits = _columns(rec.visits, ("deal_id", "stage", "queued", "started", "ended", "result"))
     holds = _columns(
@@ -193,7 +200,7 @@ def _events(rec: Records) -> tuple[pd.DataFrame, dict[str, np.ndarray[Any, Any]]
             "queued_at": both["queued"],
             "started_at": both["started"],
             "ended_at": both["ended"],
-            "result": pd.Categorical(both["result"]),
+            "result": pd.Categorical(both["result"], dtype=_result_dtype(rec)),
         }
     )
     return events, holds

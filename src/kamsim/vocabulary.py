@@ -45,6 +45,16 @@ DEFAULT_EXIT_REASONS: Final[dict[StageKey, str]] = {
 }
 """Why a deal leaves when it fails a stage's pass draw, unless the scenario renames it."""
 
+MECHANISM_EXITS: Final[tuple[str, ...]] = (
+    "went_cold",
+    "no_bid",
+    "withdrew",
+    "not_approved",
+    "stalled",
+)
+"""Exit reasons of the mechanisms: customer patience ran out, no bid below the margin bar,
+withdrawal when criteria favour a rival, rejected by qualification, closed by a review."""
+
 STAGE_LABELS: Final[dict[str, dict[StageKey, str]]] = {
     "en": {
         "development": "Customer development",
