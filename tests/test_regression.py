@@ -22,13 +22,23 @@ CASES: dict[str, tuple[str, list[str]]] = {
     "exec-early": ("exec-early.toml", SHORT),
     "plain-funnel": (
         "baseline.toml",
-        [*SHORT, "policy.executive_engagement=none", "policy.bid_min_margin=-1.0",
-         "calendar.drain=true", "calendar.arrivals_until_months=6"],
+        [
+            *SHORT,
+            "policy.executive_engagement=none",
+            "policy.bid_min_margin=-1.0",
+            "calendar.drain=true",
+            "calendar.arrivals_until_months=6",
+        ],
     ),
     "review-rescue-priority": (
         "baseline.toml",
-        [*SHORT, "policy.pipeline_review.every_days=30.0", "policy.pipeline_review.action=rescue",
-         "policy.priority=grade", "policy.am_active_deal_cap=8"],
+        [
+            *SHORT,
+            "policy.pipeline_review.every_days=30.0",
+            "policy.pipeline_review.action=rescue",
+            "policy.priority=grade",
+            "policy.am_active_deal_cap=8",
+        ],
     ),
 }
 
