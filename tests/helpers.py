@@ -125,3 +125,26 @@ def assert_user_error(result: CliResult, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in err, f"{fragment!r} not named in stderr:\n{err}"
     return err
+
+
+KPI_COLUMNS = [
+    "replication",
+    "seed",
+    "bookings",
+    "revenue",
+    "cash",
+    "gross_margin",
+    "gross_margin_pct",
+    "win_rate",
+    "cycle_time_days",
+    "deals_won",
+    "deals_lost",
+    "deals_open",
+    "cost_of_sale",
+    "util_account_managers",
+    "util_presales",
+    "util_delivery",
+    "util_approvers",
+    "util_executives",
+]
+"""The kpis columns promised by the foundation, spelled out (the contract, not the code)."""

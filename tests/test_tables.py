@@ -6,26 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from helpers import DAYS_PER_MONTH, POOLS, STAGES
+from helpers import DAYS_PER_MONTH, KPI_COLUMNS, POOLS, STAGES
 
 import kamsim
 
-KPI_COLUMNS = [
-    "replication",
-    "seed",
-    "bookings",
-    "revenue",
-    "cash",
-    "gross_margin",
-    "gross_margin_pct",
-    "win_rate",
-    "cycle_time_days",
-    "deals_won",
-    "deals_lost",
-    "deals_open",
-    "cost_of_sale",
-    *(f"util_{p}" for p in POOLS),
-]
 DEAL_COLUMNS = [
     "replication",
     "deal_id",

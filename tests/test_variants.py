@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import KPI_COLUMNS
 from mechanics_helpers import reason_is, visits
 
 import kamsim
@@ -259,25 +260,6 @@ def test_baseline_funnel_shows_the_levers_exit_reasons(
 
 def test_kpis_keep_the_foundation_columns(runs: Runs) -> None:
     kpis = runs.result("baseline").kpis
-    assert list(kpis.columns) == [
-        "replication",
-        "seed",
-        "bookings",
-        "revenue",
-        "cash",
-        "gross_margin",
-        "gross_margin_pct",
-        "win_rate",
-        "cycle_time_days",
-        "deals_won",
-        "deals_lost",
-        "deals_open",
-        "cost_of_sale",
-        "util_account_managers",
-        "util_presales",
-        "util_delivery",
-        "util_approvers",
-        "util_executives",
-    ]
+    assert list(kpis.columns) == KPI_COLUMNS
     assert list(kpis["replication"]) == list(range(REPS))
     assert (kpis["seed"] == SEED).all()

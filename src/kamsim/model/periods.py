@@ -52,34 +52,31 @@ class PeriodClock:
         """When closing work of ``work`` days started at ``t0`` ends."""
         if not self.warps_close:
             return t0 + work
-        t, left = t0, work
-        while True:
-            m, cal = self._month(t)
-            end = (m + 1) * M
-            win = end - self.window
-            if t < win:
-                if left <= win - t:
-                    return t + left
-                left -= win - t
-                t = win
-            pace = self._close[cal]
-            if left <= pace * (end - t):
-                return t + left / pace
-            left -= pace * (end - t)
-            t = end
+        return self._finish(t0, work, self._close, self.window)
 
     def accept_at(self, t0: float, work: float) -> float:
         """When acceptance taking ``work`` days at normal pace, started at ``t0``, happens."""
         if not self.warps_accept:
             return t0 + work
+        return self._finish(t0, work, self._accept, M)
+
+    def _finish(self, t0: float, work: float, pace: list[float], window: float) -> float:
+        """Walk the calendar from ``t0``: pace 1 until the last ``window`` days of each month,
+        ``pace[calendar month]`` inside them, until ``work`` is done."""
         t, left = t0, work
         while True:
             m, cal = self._month(t)
             end = (m + 1) * M
-            pace = self._accept[cal]
-            if left <= pace * (end - t):
-                return t + left / pace
-            left -= pace * (end - t)
+            start = end - window
+            if t < start:
+                if left <= start - t:
+                    return t + left
+                left -= start - t
+                t = start
+            p = pace[cal]
+            if left <= p * (end - t):
+                return t + left / p
+            left -= p * (end - t)
             t = end
 
     def discount_at(self, t: float) -> float:
