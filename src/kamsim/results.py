@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,12 @@ def _month_edges(span: float) -> np.ndarray[Any, Any]:
     return edges
 
 
+def _flat(rows: list[Any], width: int) -> tuple[np.ndarray[Any, Any], ...]:
+    """Columns of a list of equal-length numeric tuples, as float arrays."""
+    flat = np.fromiter(chain.from_iterable(rows), dtype=float, count=width * len(rows))
+    return tuple(flat[c::width] for c in range(width))
+
+
 def _integrate(
     levels: list[tuple[float, int, int]], edges: np.ndarray[Any, Any]
 ) -> np.ndarray[Any, Any]:
@@ -101,15 +108,17 @@ def _integrate(
     out = np.zeros((len(SERIES), len(edges) - 1))
     if not levels:
         return out
-    flat = np.fromiter(chain.from_iterable(levels), dtype=float, count=3 * len(levels))
-    t_all, s_all, l_all = flat[0::3], flat[1::3].astype(np.int64), flat[2::3]
+    t_all, s_all, l_all = _flat(levels, 3)
+    order = np.argsort(s_all, kind="stable")  # by series, in time order within each
+    t_all, s_all, l_all = t_all[order], s_all[order].astype(np.int64), l_all[order]
+    bounds = np.searchsorted(s_all, np.arange(len(SERIES) + 1))
     widths = np.diff(edges)
     widths[widths <= 0] = np.nan
     for sid in range(len(SERIES)):
-        mask = s_all == sid
-        if not mask.any():
+        lo, hi = bounds[sid], bounds[sid + 1]
+        if lo == hi:
             continue
-        t, lv = t_all[mask], l_all[mask]
+        t, lv = t_all[lo:hi], l_all[lo:hi]
         area = np.concatenate(([0.0], np.cumsum(lv[:-1] * np.diff(t))))
         i = np.searchsorted(t, edges, side="right") - 1
         ii = np.clip(i, 0, None)
@@ -119,35 +128,43 @@ def _integrate(
 
 
 def _deals(rec: Records, holds: dict[str, np.ndarray[Any, Any]]) -> pd.DataFrame:
-    deals = sorted(rec.deals, key=lambda d: d.id)
+    deals = sorted(rec.deals, key=attrgetter("id"))
     grades = rec.scenario.grade_keys
     n = len(deals)
+
+    def floats(attr: str) -> np.ndarray[Any, Any]:
+        return np.fromiter(map(attrgetter(attr), deals), dtype=float, count=n)
+
+    price = floats("price_factor")
+    margin = floats("margin")
     out = pd.DataFrame(
         {
             "replication": np.full(n, rec.replication, dtype=np.int64),
-            "deal_id": np.fromiter((d.id for d in deals), dtype=np.int64, count=n),
+            "deal_id": np.fromiter(map(attrgetter("id"), deals), dtype=np.int64, count=n),
             "account_id": [f"{grades[d.grade]}-{d.account:04d}" for d in deals],
             "grade": pd.Categorical.from_codes(
-                [d.grade for d in deals], dtype=pd.CategoricalDtype(list(grades))
+                list(map(attrgetter("grade"), deals)), dtype=pd.CategoricalDtype(list(grades))
             ),
-            "value": np.fromiter((d.value for d in deals), dtype=float, count=n),
-            "margin": np.fromiter((d.margin for d in deals), dtype=float, count=n),
-            "arrived_at": np.fromiter((d.arrived_at for d in deals), dtype=float, count=n),
-            "last_stage": pd.Categorical.from_codes([d.stage for d in deals], dtype=_STAGE_CAT),
-            "outcome": pd.Categorical([d.outcome for d in deals], categories=list(OUTCOMES)),
+            "value": floats("value"),
+            "margin": margin,
+            "arrived_at": floats("arrived_at"),
+            "last_stage": pd.Categorical.from_codes(
+                list(map(attrgetter("stage"), deals)), dtype=_STAGE_CAT
+            ),
+            "outcome": pd.Categorical(
+                list(map(attrgetter("outcome"), deals)), categories=list(OUTCOMES)
+            ),
             "exit_reason": pd.array([d.exit_reason or None for d in deals], dtype="string"),
-            "signed_at": np.fromiter((d.signed_at for d in deals), dtype=float, count=n),
-            "closed_at": np.fromiter((d.closed_at for d in deals), dtype=float, count=n),
-            "booked_value": np.fromiter((d.booked for d in deals), dtype=float, count=n),
-            "discount": np.fromiter((1.0 - d.price_factor for d in deals), dtype=float, count=n),
-            "booked_margin": np.fromiter(
-                (1.0 - (1.0 - d.margin) / d.price_factor for d in deals), dtype=float, count=n
-            ),
+            "signed_at": floats("signed_at"),
+            "closed_at": floats("closed_at"),
+            "booked_value": floats("booked"),
+            "discount": 1.0 - price,
+            "booked_margin": 1.0 - (1.0 - margin) / price,
             "repeat_of": pd.array(
                 [d.parent if d.parent >= 0 else None for d in deals], dtype="Int64"
             ),
-            "accepted_at": np.fromiter((d.accepted_at for d in deals), dtype=float, count=n),
-            "cancelled": np.fromiter((d.cancelled for d in deals), dtype=bool, count=n),
+            "accepted_at": floats("accepted_at"),
+            "cancelled": np.fromiter(map(attrgetter("cancelled"), deals), dtype=bool, count=n),
         }
     )
     # A wait ends when granted, when the deal gave up (went cold, stalled) or at the end.
@@ -210,26 +227,25 @@ def _timeseries(rec: Records) -> pd.DataFrame:
     edges = _month_edges(rec.span)
     n = len(edges) - 1
     start = rec.scenario.calendar.start
-    out = pd.DataFrame(
-        {
-            "replication": np.full(n, rec.replication, dtype=np.int64),
-            "month": np.arange(n, dtype=np.int64),
-            "date": [start + dt.timedelta(days=float(e)) for e in edges[:-1]],
-        }
-    )
-    money = np.asarray(rec.money, dtype=float).reshape(-1, 4)
-    inside = money[:, 2] <= rec.span
-    bins = np.clip(np.searchsorted(edges, money[:, 2], side="right") - 1, 0, n - 1)
+    cols: dict[str, Any] = {
+        "replication": np.full(n, rec.replication, dtype=np.int64),
+        "month": np.arange(n, dtype=np.int64),
+        "date": [start + dt.timedelta(days=float(e)) for e in edges[:-1]],
+    }
+    _, kinds, times, amounts = _flat(rec.money, 4)
+    inside = times <= rec.span
+    bins = np.clip(np.searchsorted(edges, times, side="right") - 1, 0, n - 1)
     for kind, name in enumerate(MONEY_KINDS):
-        m = inside & (money[:, 1] == kind)
-        out[name] = np.bincount(bins[m], weights=money[m, 3], minlength=n)
+        m = inside & (kinds == kind)
+        cols[name] = np.bincount(bins[m], weights=amounts[m], minlength=n).astype(float)
     avg = _integrate(rec.levels, edges)
     for s, stage in enumerate(STAGES):
-        out[f"wip_{stage}"] = avg[WIP0 + s]
+        cols[f"wip_{stage}"] = avg[WIP0 + s]
     for p, pool in enumerate(POOLS):
         cap = rec.capacity[p]
-        out[f"util_{pool}"] = avg[BUSY0 + p] / cap if cap else NAN
-        out[f"queue_{pool}"] = avg[QUEUE0 + p]
+        cols[f"util_{pool}"] = avg[BUSY0 + p] / cap if cap else np.full(n, NAN)
+        cols[f"queue_{pool}"] = avg[QUEUE0 + p]
+    out = pd.DataFrame(cols)
     return out
 
 
