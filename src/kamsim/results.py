@@ -41,7 +41,7 @@ from kamsim.model.records import (
     Records,
 )
 from kamsim.scenario import Scenario
-from kamsim.vocabulary import DAYS_PER_MONTH, MECHANISM_EXITS, OUTCOMES, POOLS, STAGES
+from kamsim.vocabulary import DAYS_PER_MONTH, OUTCOMES, POOLS, STAGES
 
 KPI_COLUMNS: tuple[str, ...] = (
     "replication",
@@ -178,24 +178,15 @@ def _deals(rec: Records, holds: dict[str, np.ndarray[Any, Any]]) -> pd.DataFrame
 
 
 def _columns(rows: list[Any], names: tuple[str, ...]) -> dict[str, np.ndarray[Any, Any]]:
-    """Tuples -> one numpy array per column (object arrays for strings)."""
+    """Tuples -> one numpy array per column."""
     cols = list(zip(*rows, strict=True)) if rows else [()] * len(names)
     out: dict[str, np.ndarray[Any, Any]] = {}
     for name, col in zip(names, cols, strict=True):
-        if name == "result":
-            out[name] = np.array(col, dtype=object)
-        elif name in ("deal_id", "stage", "pool"):
+        if name in ("deal_id", "stage", "pool", "result"):
             out[name] = np.array(col, dtype=np.int64)
         else:
             out[name] = np.array(col, dtype=float)
     return out
-
-
-def _result_dtype(rec: Records) -> pd.CategoricalDtype:
-    """Every result a row can have, so replications stack without losing the category type."""
-    stages = rec.scenario.stages
-    reasons = {stages.exit_reason(s) for s in STAGES} | set(MECHANISM_EXITS)
-    return pd.CategoricalDtype(["passed", "released", "open", *sorted(reasons)])
 
 
 def _events(rec: Records) -> tuple[pd.DataFrame, dict[str, np.ndarray[Any, Any]]]:
@@ -217,7 +208,9 @@ def _events(rec: Records) -> tuple[pd.DataFrame, dict[str, np.ndarray[Any, Any]]
             "queued_at": both["queued"],
             "started_at": both["started"],
             "ended_at": both["ended"],
-            "result": pd.Categorical(both["result"], dtype=_result_dtype(rec)),
+            "result": pd.Categorical.from_codes(
+                both["result"], dtype=pd.CategoricalDtype(rec.results)
+            ),
         }
     )
     return events, holds

@@ -45,10 +45,14 @@ from kamsim.model.records import (
     BOOKING,
     CASH,
     NAN,
+    OPEN,
+    PASSED,
+    RELEASED,
     REVENUE,
     WIP0,
     Deal,
     Records,
+    result_names,
 )
 from kamsim.rng import Streams
 from kamsim.scenario import Scenario
@@ -149,8 +153,10 @@ class World:
         pay = scenario.payments
         self.shares = pay.shares
         self.delivery_at = pay.delivery_at
+        names = result_names(scenario)
+        self.code = {name: i for i, name in enumerate(names)}
         self.records = Records(
-            scenario, seed, replication, self.horizon, [p.capacity for p in self.pools]
+            scenario, seed, replication, self.horizon, [p.capacity for p in self.pools], names
         )
         self.live: dict[int, Deal] = {}
         self.wip = [0] * len(STAGES)
@@ -403,7 +409,7 @@ class World:
         for pool, stage, queued, started in held:
             if owned and pool == self.owner:
                 continue
-            holds.append((deal.id, stage, pool, queued, started, now, "released"))
+            holds.append((deal.id, stage, pool, queued, started, now, RELEASED))
             self._release(self.pools[pool], now)
         if not owned:
             held.clear()
@@ -461,12 +467,12 @@ class World:
         if d.pass_u[s][k] >= p:
             if s == IMPLEMENTATION:
                 deal.cancelled = True
-                self._leave(deal, self.exit_reason[s], now)
+                self._leave(deal, self.code[self.exit_reason[s]], now)
                 self._close(deal, now)
             else:
                 self._exit(deal, self.exit_reason[s], now)
             return
-        self._leave(deal, "passed", now)
+        self._leave(deal, PASSED, now)
         if s == PROPOSAL and d.shape_u is not None:
             o = self.shape_odds
             r = (o[0] if deal.access else 1.0) * (o[2] if deal.executive else 1.0)
@@ -482,7 +488,7 @@ class World:
             return
         self._enter(deal, s + 1, now)
 
-    def _leave(self, deal: Deal, result: str, now: float) -> None:
+    def _leave(self, deal: Deal, result: int, now: float) -> None:
         """Record the end of the current stage visit."""
         s = deal.stage
         self._visits.append((deal.id, s, deal.entered, deal.started, now, result))
@@ -492,17 +498,18 @@ class World:
 
     def _exit(self, deal: Deal, reason: str, now: float) -> None:
         """The deal leaves before signing, whatever it was doing (``lost``)."""
+        code = self.code[reason]
         pool = deal.queued
         if pool is not None:
             pool.remove(deal)
             self._levels.append((now, pool.queue_series, len(pool.queue)))
             self.records.holds.append(
-                (deal.id, deal.stage, pool.index, deal.waiting_since, NAN, now, reason)
+                (deal.id, deal.stage, pool.index, deal.waiting_since, NAN, now, code)
             )
             deal.stage_wait += now - deal.waiting_since
             deal.queued = None
         self._release_held(deal, False, now)
-        self._leave(deal, reason, now)
+        self._leave(deal, code, now)
         deal.outcome = "lost"
         deal.exit_reason = reason
         self._close(deal, now)
@@ -575,23 +582,23 @@ class World:
         del self._rescues[event]
         deal, stage, started = cast(tuple[Deal, int, float], event.value)
         now = self.env.now
-        self.records.holds.append((deal.id, stage, EXECUTIVES, started, started, now, "released"))
+        self.records.holds.append((deal.id, stage, EXECUTIVES, started, started, now, RELEASED))
         self._release(self.pools[EXECUTIVES], now)
 
     def _finish(self) -> None:
         """Record what is still in flight at the end as ``open``."""
         rec = self.records
         for deal in self.live.values():
-            rec.visits.append((deal.id, deal.stage, deal.entered, deal.started, NAN, "open"))
+            rec.visits.append((deal.id, deal.stage, deal.entered, deal.started, NAN, OPEN))
             for pool, stage, queued, started in deal.held:
-                rec.holds.append((deal.id, stage, pool, queued, started, NAN, "open"))
+                rec.holds.append((deal.id, stage, pool, queued, started, NAN, OPEN))
             if deal.queued is not None:
                 rec.holds.append(
-                    (deal.id, deal.stage, deal.queued.index, deal.waiting_since, NAN, NAN, "open")
+                    (deal.id, deal.stage, deal.queued.index, deal.waiting_since, NAN, NAN, OPEN)
                 )
         for rescue in self._rescues:
             deal, stage, started = cast(tuple[Deal, int, float], rescue.value)
-            rec.holds.append((deal.id, stage, EXECUTIVES, started, started, NAN, "open"))
+            rec.holds.append((deal.id, stage, EXECUTIVES, started, started, NAN, OPEN))
 
 
 def run_replication(scenario: Scenario, seed: int, replication: int) -> Records:

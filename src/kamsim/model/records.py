@@ -12,16 +12,29 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kamsim.scenario import Scenario
-from kamsim.vocabulary import POOLS, STAGES
+from kamsim.vocabulary import MECHANISM_EXITS, POOLS, STAGES
 
 if TYPE_CHECKING:
     from kamsim.model.draws import DealDraws
     from kamsim.model.pools import PoolState
 
-Visit = tuple[int, int, float, float, float, str]
+Visit = tuple[int, int, float, float, float, int]
 """(deal_id, stage, queued_at, started_at, ended_at, result) of one stage visit."""
-Hold = tuple[int, int, int, float, float, float, str]
-"""(deal_id, stage, pool, queued_at, started_at, ended_at, result) of one wait for a pool."""
+Hold = tuple[int, int, int, float, float, float, int]
+"""(deal_id, stage, pool, queued_at, started_at, ended_at, result) of one wait for a pool;
+``result`` is an index into ``Records.results``."""
+
+PASSED, RELEASED, OPEN = range(3)
+"""Codes of the results every scenario has; exit reasons follow (see ``result_names``)."""
+
+
+def result_names(scenario: Scenario) -> list[str]:
+    """Names of the result codes of a scenario's event rows: passed, released, open, then
+    every exit reason it can produce (its stages' and the mechanisms')."""
+    reasons = {scenario.stages.exit_reason(s) for s in STAGES} | set(MECHANISM_EXITS)
+    return ["passed", "released", "open", *sorted(reasons)]
+
+
 Money = tuple[int, int, float, float]
 """(deal_id, kind, time, amount); kind is one of MONEY_KINDS' indices."""
 Level = tuple[float, int, int]
@@ -153,6 +166,8 @@ class Records:
     """Days covered by the tables: the horizon, or the drain end if later."""
     capacity: list[int]
     """Slots of each pool as run (after policy limits such as the WIP cap)."""
+    results: list[str]
+    """Names of the result codes in ``visits`` and ``holds``."""
     deals: list[Deal] = field(default_factory=list)
     visits: list[Visit] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)
