@@ -324,7 +324,8 @@ class World:
                 return
 
     def _acquire(self, deal: Deal, order: tuple[int, ...], i: int, now: float) -> None:
-        """Take the step's pools from ``order[i]`` on; queue at the first full one."""
+        """Take the step's pools from ``order[i]`` on; queue at the first full one, or, with
+        every pool held, schedule the end of the step."""
         levels = self._levels
         while i < len(order):
             pool = self.pools[order[i]]
@@ -346,10 +347,7 @@ class World:
                     left = max(p[deal.k] - deal.stage_wait, 0.0)
                     self._schedule(Wake(self._renege, (deal, deal.waitno)), NORMAL, left)
                 return
-        self._work(deal, now)
-
-    def _work(self, deal: Deal, now: float) -> None:
-        """All pools of the step are held: schedule its end."""
+        # Every pool is held: schedule the step's end (inlined: this runs once per step).
         d = deal.draws
         k = deal.k
         step = deal.doing
@@ -472,7 +470,10 @@ class World:
             else:
                 self._exit(deal, self.exit_reason[s], now)
             return
-        self._leave(deal, PASSED, now)
+        self._visits.append((deal.id, s, deal.entered, deal.started, now, PASSED))  # _leave
+        wip = self.wip[s] - 1
+        self.wip[s] = wip
+        self._levels.append((now, WIP0 + s, wip))
         if s == PROPOSAL and d.shape_u is not None:
             o = self.shape_odds
             r = (o[0] if deal.access else 1.0) * (o[2] if deal.executive else 1.0)
