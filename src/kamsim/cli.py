@@ -118,5 +118,24 @@ def schema() -> None:
     typer.echo(json.dumps(scenario_json_schema(), indent=2))
 
 
+# Typer raises click's UsageError, from click itself or from its vendored copy depending on
+# the Typer release; BadParameter derives from it in both.
+_UsageError: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
+)
+
+
 def main() -> None:
-    app()
+    """Entry point: usage errors (unknown option, bad value, missing argument) print one
+    ``error:`` line like every other bad input, and exit 2."""
+    try:
+        code = app(standalone_mode=False)
+    except _UsageError as err:
+        if type(err).__name__ != "NoArgsIsHelpError":  # help was already shown
+            ctx = getattr(err, "ctx", None)
+            hint = f" (see 'kamsim {ctx.info_name} --help')" if ctx and ctx.parent else ""
+            typer.echo(f"error: {getattr(err, 'format_message', err.__str__)()}{hint}", err=True)
+        sys.exit(2)
+    except typer.Abort:
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
