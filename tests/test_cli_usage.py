@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kamsim.cli import main
+
+BASELINE = str(Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml")
 
 
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["run", "scenarios/baseline.toml", "--foo", "1"], "--foo"),
-        (["run", "scenarios/baseline.toml", "--reps", "0"], "--reps"),
+        (["run", BASELINE, "--foo", "1"], "--foo"),
+        (["run", BASELINE, "--reps", "0"], "--reps"),
         (["run"], "scenario"),
         (["bogus"], "bogus"),
     ],
@@ -36,7 +40,7 @@ def test_usage_errors_are_one_line(
 def test_a_valid_command_exits_zero(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("sys.argv", ["kamsim", "validate", "scenarios/baseline.toml"])
+    monkeypatch.setattr("sys.argv", ["kamsim", "validate", BASELINE])
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code == 0
