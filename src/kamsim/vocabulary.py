@@ -1,7 +1,7 @@
 """The domain's fixed words: stage, pool, grade, outcome and exit-reason keys.
 
-Keys never change with the display language; labels may (English and Chinese are given here so
-that plots, reports and the CLI speak the user's language without touching the keys).
+Keys never change with the display language; localised display labels (English, Chinese)
+will map these keys, never replace them.
 """
 
 from __future__ import annotations
@@ -54,42 +54,6 @@ MECHANISM_EXITS: Final[tuple[str, ...]] = (
 )
 """Exit reasons of the mechanisms: customer patience ran out, no bid below the margin bar,
 withdrawal when criteria favour a rival, rejected by qualification, closed by a review."""
-
-STAGE_LABELS: Final[dict[str, dict[StageKey, str]]] = {
-    "en": {
-        "development": "Customer development",
-        "approval": "Project approval",
-        "proposal": "Proposal",
-        "tender": "Tender",
-        "negotiation": "Commercial negotiation",
-        "implementation": "Implementation",
-    },
-    "zh": {
-        "development": "客户开发",
-        "approval": "立项",
-        "proposal": "提案",
-        "tender": "招投标",
-        "negotiation": "商务谈判",
-        "implementation": "工程实施",
-    },
-}
-
-POOL_LABELS: Final[dict[str, dict[PoolKey, str]]] = {
-    "en": {
-        "account_managers": "Account managers",
-        "presales": "Presales engineers",
-        "delivery": "Delivery PMs",
-        "approvers": "Approvers",
-        "executives": "Executives",
-    },
-    "zh": {
-        "account_managers": "大客户经理",
-        "presales": "售前",
-        "delivery": "项目经理",
-        "approvers": "审批",
-        "executives": "高层",
-    },
-}
 
 DAYS_PER_MONTH: Final[float] = 365.0 / 12.0
 """The model's time unit is the day; a rate "per month" means per 365/12 days."""
