@@ -263,6 +263,12 @@ Distribution = Annotated[
 ]
 """Any distribution, chosen in a scenario file by its ``dist`` tag."""
 
+DISTRIBUTION_TAGS: frozenset[str] = frozenset(
+    cls.model_fields["dist"].default
+    for cls in (Fixed, Exponential, Lognormal, Gamma, Triangular, Pert, Uniform, Empirical)
+)
+"""The ``dist`` tags (pydantic adds them to error locations of a distribution's fields)."""
+
 
 def fixed(value: float) -> Fixed:
     """Shorthand for a constant, used for schema defaults."""

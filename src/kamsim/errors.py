@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from kamsim.distributions import DISTRIBUTION_TAGS
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -40,20 +42,7 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         text = str(part)
         # Discriminated unions add the tag ("lognormal") to the location: not a user key.
-        if (
-            text
-            in {
-                "fixed",
-                "exponential",
-                "lognormal",
-                "gamma",
-                "triangular",
-                "pert",
-                "uniform",
-                "empirical",
-            }
-            and parts
-        ):
+        if text in DISTRIBUTION_TAGS and parts:
             continue
         if text.startswith(("function-after[", "function-before[", "function-wrap[")):
             continue

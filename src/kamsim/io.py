@@ -131,18 +131,14 @@ def load_scenario(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
-        problems = problems_from_validation(err)
         set_paths = [o.partition("=")[0].strip() for o in overrides]
-        from_set = [
-            Problem(p.where, f"{p.message} (from --set)")
-            for p in problems
-            if any(p.where == s or p.where.startswith(s + ".") for s in set_paths)
-        ]
-        from_file = [
-            p
-            for p in problems
-            if not any(p.where == s or p.where.startswith(s + ".") for s in set_paths)
-        ]
+        from_file: list[Problem] = []
+        from_set: list[Problem] = []
+        for p in problems_from_validation(err):
+            if any(p.where == s or p.where.startswith(s + ".") for s in set_paths):
+                from_set.append(Problem(p.where, f"{p.message} (from --set)"))
+            else:
+                from_file.append(p)
         raise ScenarioError(_locate(from_file, texts) + from_set) from None
 
 

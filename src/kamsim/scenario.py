@@ -24,6 +24,7 @@ from kamsim.distributions import Distribution, Fixed, fixed
 from kamsim.policies import Policy
 from kamsim.validation import (
     NonNegative,
+    NonNegativeDistribution,
     OddsRatio,
     Positive,
     Probability,
@@ -94,20 +95,13 @@ class Grade(Strict):
 
     share: Probability
     """Share of new leads from accounts of this grade; shares of all grades sum to 1."""
-    value: Distribution
+    value: NonNegativeDistribution
     """Expected contract value of a deal, in the scenario currency."""
     margin: Distribution = fixed(0.2)
     """Expected gross margin as a fraction of contract value (0.2 = 20%)."""
     accounts: Annotated[int, Field(ge=1)] = 50
     """Number of distinct accounts of this grade; a deal's account is drawn uniformly among them,
     so one account can bring several deals."""
-
-    @field_validator("value")
-    @classmethod
-    def _value_nonneg(cls, v: Any) -> Any:
-        if not nonnegative_support(v):
-            raise ValueError("deal values must not be negative")
-        return v
 
 
 class StageOdds(Strict):
@@ -128,7 +122,7 @@ class StageOdds(Strict):
 class Stage(Strict):
     """One of the six stages: how long it takes, whom it needs, how often deals pass it."""
 
-    duration: Distribution = fixed(0.0)
+    duration: NonNegativeDistribution = fixed(0.0)
     """Working time in the stage in days, once the pools it needs are free."""
     pools: list[PoolKey] = Field(default_factory=list)
     """Pools whose slot the deal holds for the stage's duration (taken in the fixed pool order)."""
@@ -143,16 +137,9 @@ class Stage(Strict):
     wait_half_life_days: Positive | None = None
     """Waiting costs deals: the pass chance is multiplied by 0.5^(days queued for our people
     in this stage / half-life). Empty: waiting costs nothing (FIGURES.md: 60 d, 30-120 d)."""
-    patience: Distribution | None = None
+    patience: NonNegativeDistribution | None = None
     """Days a customer waits for our people in this stage before going cold (exit
     ``went_cold``), drawn per deal; exponential makes Erlang A apply. Empty: endless patience."""
-
-    @field_validator("duration")
-    @classmethod
-    def _duration_nonneg(cls, v: Any) -> Any:
-        if not nonnegative_support(v):
-            raise ValueError("durations must not be negative")
-        return v
 
     @field_validator("pass_probability", mode="before")
     @classmethod
@@ -255,7 +242,7 @@ class Payments(Strict):
     """Share due at final acceptance (验收)."""
     delivery_at: Probability = 0.7
     """Point of the implementation duration at which delivery happens (0.7 = 70% through)."""
-    lag_days: Distribution = fixed(60.0)
+    lag_days: NonNegativeDistribution = fixed(60.0)
     """Days from a milestone to the cash arriving, drawn per deal and milestone."""
 
     @model_validator(mode="after")
@@ -263,8 +250,6 @@ class Payments(Strict):
         total = self.signing + self.delivery + self.acceptance
         if abs(total - 1) > SHARE_TOLERANCE:
             raise ValueError(f"signing + delivery + acceptance = {total:g}, must be 1")
-        if not nonnegative_support(self.lag_days):
-            raise ValueError("lag_days: lags must not be negative")
         return self
 
     @property
@@ -289,15 +274,8 @@ class Relationship(Strict):
         default_factory=lambda: dict.fromkeys(GRADES, 0.0)
     )
     """Chance of an existing executive relationship when the lead arrives, by grade."""
-    executive_visit_days: Distribution = fixed(5.0)
+    executive_visit_days: NonNegativeDistribution = fixed(5.0)
     """How long an executive engagement holds an ``executives`` slot."""
-
-    @field_validator("executive_visit_days")
-    @classmethod
-    def _visit_nonneg(cls, v: Any) -> Any:
-        if not nonnegative_support(v):
-            raise ValueError("durations must not be negative")
-        return v
 
 
 class ShapingOdds(Strict):
@@ -314,7 +292,7 @@ class ShapingOdds(Strict):
 class Competition(Strict):
     """Criteria shaping, rivals and price fights at the tender."""
 
-    competitors: Distribution = fixed(1.0)
+    competitors: NonNegativeDistribution = fixed(1.0)
     """Number of rival bidders (rounded down), drawn per deal."""
     shaping_probability: dict[GradeKey, Probability] = Field(
         default_factory=lambda: dict.fromkeys(GRADES, 0.0)
@@ -343,7 +321,7 @@ class Competition(Strict):
 class Contract(Strict):
     """Contract approval before signing (deal desk, legal, finance)."""
 
-    approval_days: Distribution | None = None
+    approval_days: NonNegativeDistribution | None = None
     """Days of an ``approvers`` slot to approve the contract after negotiation; a discount
     beyond ``policy.discount_authority`` needs a second approval of the same length.
     Empty: no contract approval step."""
@@ -362,7 +340,7 @@ class Implementation(Strict):
     """Contract value each change order adds, as a share of the signed value."""
     change_order_days: NonNegative = 0.0
     """Delivery work each change order adds, in days."""
-    acceptance_delay_days: Distribution = fixed(0.0)
+    acceptance_delay_days: NonNegativeDistribution = fixed(0.0)
     """Days from the end of delivery work to the customer's final acceptance (no pool held)."""
 
 
@@ -371,7 +349,7 @@ class Repeat(Strict):
 
     probability: Probability = 0.0
     """Chance that an accepted project with an executive relationship brings a follow-on lead."""
-    delay_days: Distribution = fixed(180.0)
+    delay_days: NonNegativeDistribution = fixed(180.0)
     """Days from acceptance to the follow-on lead."""
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from kamsim.distributions import Distribution
 
@@ -19,6 +19,16 @@ Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 OddsRatio = Annotated[float, Field(gt=0, allow_inf_nan=False)] | Distribution
 """A multiplicative effect on the odds (1 = no effect). A distribution expresses an uncertain
 effect size: it is drawn once per replication, so results carry that uncertainty."""
+
+
+def _nonnegative(dist: Any) -> Any:
+    if not nonnegative_support(dist):
+        raise ValueError("must not be negative (every value it can draw must be >= 0)")
+    return dist
+
+
+NonNegativeDistribution = Annotated[Distribution, AfterValidator(_nonnegative)]
+"""A distribution of durations, delays or amounts: it can never draw a negative value."""
 
 
 class Strict(BaseModel):
