@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from click.testing import Result as CliResult
+from typer.testing import Result as CliResult
 from scipy import stats
 
 import kamsim
