@@ -81,9 +81,9 @@ def test_with_overrides_returns_a_new_validated_copy(baseline: kamsim.Scenario) 
     assert variant is not baseline
     assert variant.resources.presales.headcount == 8
     assert baseline.resources.presales.headcount == 5
-    with pytest.raises((kamsim.ScenarioError, pydantic.ValidationError)):
+    with pytest.raises(kamsim.ScenarioError):
         baseline.with_overrides(["stages.tender.pass_probability=2"])
-    with pytest.raises((kamsim.ScenarioError, pydantic.ValidationError)):
+    with pytest.raises(kamsim.ScenarioError):
         baseline.with_overrides(["calendar.no_such_key=1"])
 
 

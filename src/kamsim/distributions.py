@@ -6,24 +6,59 @@ file) that is also a value object: ``sample(rng, n)`` draws a vectorised block f
 check panel can compare simulated figures with closed forms. The ``dist`` field is the tag
 that selects the class when a scenario file is read, e.g.
 ``duration = { dist = "lognormal", mean = 30, cv = 0.5 }``.
+
+Each distribution declares its :class:`Support`, the set of values it can draw, with open or
+closed ends: fixed and empirical from their values, uniform, triangular and pert from
+low/high, lognormal and gamma (0, inf), exponential [0, inf). A scenario field accepts a
+distribution only where that support fits the field's range (``kamsim.validation.Range``), so
+a field's bounds follow from the distribution itself, never from its name. Every parameter is
+finite and at most ``MAX_PARAMETER`` in magnitude, and spreads are at most ``MAX_CV``, so means,
+variances and draws stay finite.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Annotated, Literal, Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from kamsim.limits import MAX_CV, MAX_PARAMETER
+
 FloatArray = np.ndarray[tuple[int], np.dtype[np.float64]]
 
-NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Param = Annotated[float, Field(ge=-MAX_PARAMETER, le=MAX_PARAMETER, allow_inf_nan=False)]
+NonNeg = Annotated[float, Field(ge=0, le=MAX_PARAMETER, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0, le=MAX_PARAMETER, allow_inf_nan=False)]
+
+
+@dataclass(frozen=True, slots=True)
+class Support:
+    """The values a distribution can draw: from ``low`` to ``high``, each end open or closed."""
+
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = False
+
+    def __str__(self) -> str:
+        left = "(" if self.low_open or math.isinf(self.low) else "["
+        right = ")" if self.high_open or math.isinf(self.high) else "]"
+        return f"{left}{self.low:g}, {self.high:g}{right}"
+
+
+POSITIVE = Support(0.0, math.inf, low_open=True, high_open=True)
+NON_NEGATIVE = Support(0.0, math.inf, high_open=True)
 
 
 class _Dist(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
+
+    @property
+    def support(self) -> Support:  # pragma: no cover
+        raise NotImplementedError
 
     def sample(self, rng: np.random.Generator, n: int) -> FloatArray:  # pragma: no cover
         raise NotImplementedError
@@ -47,8 +82,12 @@ class Fixed(_Dist):
     """Always the same value; makes deterministic, hand-checkable scenarios possible."""
 
     dist: Literal["fixed"] = "fixed"
-    value: NonNeg
+    value: Param
     """The constant value."""
+
+    @property
+    def support(self) -> Support:
+        return Support(self.value, self.value)
 
     def sample(self, rng: np.random.Generator, n: int) -> FloatArray:
         return np.full(n, self.value)
@@ -71,6 +110,10 @@ class Exponential(_Dist):
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
+    @property
+    def support(self) -> Support:
+        return NON_NEGATIVE
+
     def sample(self, rng: np.random.Generator, n: int) -> FloatArray:
         return rng.exponential(self.mean_, n)
 
@@ -89,10 +132,14 @@ class Lognormal(_Dist):
     dist: Literal["lognormal"] = "lognormal"
     mean_: Positive = Field(alias="mean")
     """Mean of the distribution (not of its logarithm)."""
-    cv: Positive
-    """Coefficient of variation: standard deviation / mean."""
+    cv: Annotated[float, Field(gt=0, le=MAX_CV, allow_inf_nan=False)]
+    """Coefficient of variation: standard deviation / mean (at most 100)."""
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    @property
+    def support(self) -> Support:
+        return POSITIVE
 
     def _params(self) -> tuple[float, float]:
         s2 = math.log1p(self.cv**2)
@@ -115,10 +162,14 @@ class Gamma(_Dist):
     """Gamma by shape and scale; shape 1 is exponential, integer shapes are Erlang."""
 
     dist: Literal["gamma"] = "gamma"
-    shape: Positive
-    """Shape parameter k."""
+    shape: Annotated[float, Field(ge=1 / MAX_CV**2, le=MAX_PARAMETER, allow_inf_nan=False)]
+    """Shape parameter k (at least 1e-4: the coefficient of variation is 1 / sqrt(k))."""
     scale: Positive
     """Scale parameter theta; the mean is shape * scale."""
+
+    @property
+    def support(self) -> Support:
+        return POSITIVE
 
     def sample(self, rng: np.random.Generator, n: int) -> FloatArray:
         return rng.gamma(self.shape, self.scale, n)
@@ -133,10 +184,14 @@ class Gamma(_Dist):
 
 
 class _Bounded(_Dist):
-    low: float = Field(allow_inf_nan=False)
+    low: Param
     """Lower bound."""
-    high: float = Field(allow_inf_nan=False)
+    high: Param
     """Upper bound."""
+
+    @property
+    def support(self) -> Support:
+        return Support(self.low, self.high)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -169,7 +224,7 @@ class Triangular(_Bounded):
     """Three-point estimate (low, most likely, high), as experts give it."""
 
     dist: Literal["triangular"] = "triangular"
-    mode: float = Field(allow_inf_nan=False)
+    mode: Param
     """Most likely value."""
 
     def sample(self, rng: np.random.Generator, n: int) -> FloatArray:
@@ -191,7 +246,7 @@ class Pert(_Bounded):
     """PERT (beta) three-point estimate: smoother than triangular, weight ``lamb`` on the mode."""
 
     dist: Literal["pert"] = "pert"
-    mode: float = Field(allow_inf_nan=False)
+    mode: Param
     """Most likely value."""
     lamb: Positive = 4.0
     """Weight of the mode (4 is the classic PERT)."""
@@ -224,7 +279,7 @@ class Empirical(_Dist):
     """Resample observed values (e.g. from a CRM export) with equal or given weights."""
 
     dist: Literal["empirical"] = "empirical"
-    values: list[Annotated[float, Field(allow_inf_nan=False)]] = Field(min_length=1)
+    values: list[Param] = Field(min_length=1)
     """Observed values."""
     weights: list[NonNeg] | None = None
     """Optional relative weights, one per value."""
@@ -237,6 +292,10 @@ class Empirical(_Dist):
             if sum(self.weights) <= 0:
                 raise ValueError("weights must not all be zero")
         return self
+
+    @property
+    def support(self) -> Support:
+        return Support(min(self.values), max(self.values))
 
     def _p(self) -> FloatArray:
         if self.weights is None:

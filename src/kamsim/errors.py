@@ -7,6 +7,7 @@ a :class:`ScenarioError` holding :class:`Problem` lines; the CLI prints them and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -37,12 +38,29 @@ class ScenarioError(Exception):
         self.problems = problems
 
 
+MAX_DEPTH = 32
+"""Deepest nesting of tables and arrays in a scenario (the real schema needs five)."""
+
+
+def check_depth(obj: Any, where: str = "") -> None:
+    """Refuse data nested deeper than ``MAX_DEPTH`` before anything recurses into it."""
+    stack: list[tuple[Any, str, int]] = [(obj, where, 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ScenarioError([Problem(path, f"nested more than {MAX_DEPTH} levels deep")])
+        if isinstance(node, dict):
+            stack.extend((v, f"{path}.{k}" if path else str(k), depth + 1) for k, v in node.items())
+        elif isinstance(node, list | tuple):
+            stack.extend((v, path, depth + 1) for v in node)
+
+
 def _dotted(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
     for part in loc:
         text = str(part)
         # Discriminated unions add the tag ("lognormal") to the location: not a user key.
-        if text in DISTRIBUTION_TAGS and parts:
+        if (text in DISTRIBUTION_TAGS or text in ("number", "distribution")) and parts:
             continue
         if text.startswith(("function-after[", "function-before[", "function-wrap[")):
             continue

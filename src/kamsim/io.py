@@ -18,18 +18,17 @@ import json
 import os
 import platform
 import re
-import tempfile
 import tomllib
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import ValidationError
 
-from kamsim.errors import Problem, ScenarioError, problems_from_validation
-from kamsim.overrides import apply_overrides, deep_merge
+from kamsim.errors import Problem, ScenarioError, check_depth
+from kamsim.overrides import Overrides, apply_overrides, deep_merge, override_items
 from kamsim.results import Result
 from kamsim.scenario import Scenario
 
@@ -44,7 +43,9 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
     except (OSError, UnicodeDecodeError) as err:
         raise ScenarioError([Problem("", f"cannot read: {err}", file=str(path))]) from None
     try:
-        return tomllib.loads(text), text
+        data = tomllib.loads(text)
+    except RecursionError:
+        raise ScenarioError([Problem("", "tables nested too deeply", str(path))]) from None
     except tomllib.TOMLDecodeError as err:
         msg = str(err)
         m = _LINE_COL.search(msg)
@@ -53,6 +54,10 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
             line = max(1, len(text.splitlines()))
         msg = _LINE_COL.sub("", msg).replace("(at end of document)", "at end of file").strip()
         raise ScenarioError([Problem("", f"TOML syntax error: {msg}", str(path), line)]) from None
+    if not data:
+        raise ScenarioError([Problem("", "scenario is empty", str(path))])
+    check_depth(data)
+    return data, text
 
 
 def _resolve(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], list[tuple[Path, str]]]:
@@ -120,21 +125,24 @@ def _locate(problems: list[Problem], texts: list[tuple[Path, str]]) -> list[Prob
     return located
 
 
-def load_scenario(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> Scenario:
+def load_scenario(path: str | os.PathLike[str], overrides: Overrides = ()) -> Scenario:
     """Read, inherit, override and validate a scenario file.
 
+    ``overrides``: ``"key=value"`` strings (TOML literals, as with ``--set``), a mapping from
+    dotted key to value, or one ``"key=value"`` string; a wrong shape is a ``ValueError``.
     Raises :class:`ScenarioError` listing every problem (one line each).
     """
+    if not isinstance(path, str | os.PathLike):
+        raise ValueError(f"path: expected a file path, not {type(path).__name__}")
+    set_paths = [key for key, _ in override_items(overrides)]
     data, texts = _resolve(Path(path), ())
-    overrides = list(overrides)
     data = apply_overrides(data, overrides)
     try:
         return Scenario.model_validate(data)
-    except ValidationError as err:
-        set_paths = [o.partition("=")[0].strip() for o in overrides]
+    except ScenarioError as err:
         from_file: list[Problem] = []
         from_set: list[Problem] = []
-        for p in problems_from_validation(err):
+        for p in err.problems:
             if any(p.where == s or p.where.startswith(s + ".") for s in set_paths):
                 from_set.append(Problem(p.where, f"{p.message} (from --set)"))
             else:
@@ -154,10 +162,27 @@ def scenario_json_schema() -> dict[str, Any]:
     return schema
 
 
+def check_output_folder(out: Path, option: str = "--out") -> None:
+    """Refuse, before any work, an output folder that cannot be written: an existing file, a
+    path under a file, or a folder without write permission."""
+    if out.exists() and not out.is_dir():
+        raise ScenarioError([Problem(option, f"{out} exists and is not a folder")])
+    existing = out
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise ScenarioError([Problem(option, f"cannot create {out}: {existing} is a file")])
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ScenarioError([Problem(option, f"cannot write in {existing}: permission denied")])
+
+
 def _atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """Write through a temporary name in the same folder, then rename into place. The writer
+    creates the file itself, so it gets the user's usual permissions (umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         write(Path(tmp))
         os.replace(tmp, path)

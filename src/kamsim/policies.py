@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field
 
-from kamsim.validation import NonNegative, Positive, Probability, Strict
+from kamsim.limits import MAX_DAYS, MAX_DEALS_PER_PERSON, MIN_REVIEW_DAYS
+from kamsim.validation import MARGIN_BAR, MONEY, Probability, Range, Strict
 from kamsim.vocabulary import GradeKey
 
 EngagementStage = Literal["none", "approval", "proposal", "tender", "negotiation"]
@@ -24,9 +25,9 @@ class Qualification(Strict):
 
     min_grade: GradeKey = "D"
     """Lowest account grade approved ("B" approves A and B accounts only)."""
-    min_margin: Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)] | None = None
+    min_margin: Annotated[float, MARGIN_BAR.bounds()] | None = None
     """Lowest expected gross margin approved (fraction); empty: no bar."""
-    min_value: NonNegative | None = None
+    min_value: Annotated[float, MONEY.bounds()] | None = None
     """Lowest expected contract value approved; empty: no bar."""
 
 
@@ -43,13 +44,17 @@ class Priority(Strict):
 class PipelineReview(Strict):
     """Periodic management review of stalled deals (异常现象)."""
 
-    every_days: Positive | None = None
-    """Days between reviews; empty: no review."""
-    stale_after_days: Positive = 90.0
+    every_days: Annotated[float, Range(MIN_REVIEW_DAYS, MAX_DAYS).bounds()] | None = None
+    """Days between reviews (at least 1); empty: no review."""
+    stale_after_days: Annotated[float, Range(0.0, MAX_DAYS, low_open=True).bounds()] = 90.0
     """A deal in one pre-signing stage for longer than this is stalled."""
     action: Literal["close", "rescue"] = "close"
     """``close`` ends stalled deals (exit ``stalled``); ``rescue`` sends a free executive for
     a visit, giving the deal an executive relationship."""
+
+
+def _one_for_both(v: Any) -> Any:
+    return {"presales": v, "delivery": v} if isinstance(v, str) else v
 
 
 class Policy(Strict):
@@ -62,20 +67,17 @@ class Policy(Strict):
     """When every executive is busy: ``wait`` for one, or ``skip`` the engagement."""
     qualification: Qualification = Qualification()
     """Bars applied at project approval."""
-    bid_min_margin: Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)] | None = None
+    bid_min_margin: Annotated[float, MARGIN_BAR.bounds()] | None = None
     """Bid only when the expected margin after the expected price-fight discount reaches this;
     otherwise exit ``no_bid`` before using presales time. Empty: always bid."""
-    priority: Priority = Priority()
+    priority: Annotated[
+        Priority, BeforeValidator(_one_for_both, json_schema_input_type=QueueOrder | Priority)
+    ] = Priority()
     """Queue order of presales and delivery; a single word sets both."""
-    am_active_deal_cap: Annotated[int, Field(ge=1)] | None = None
+    am_active_deal_cap: Annotated[int, Field(ge=1, le=MAX_DEALS_PER_PERSON)] | None = None
     """WIP limit: at most this many active deals per account manager (lowers their
     ``deals_per_person``)."""
     pipeline_review: PipelineReview = PipelineReview()
     """Periodic review of stalled deals."""
     discount_authority: Probability | None = None
     """Largest total discount signed without a second contract approval; empty: any."""
-
-    @field_validator("priority", mode="before")
-    @classmethod
-    def _one_for_both(cls, v: Any) -> Any:
-        return {"presales": v, "delivery": v} if isinstance(v, str) else v

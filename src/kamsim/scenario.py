@@ -16,20 +16,39 @@ Variants are new validated copies (``scenario.with_overrides([...])``), never mu
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, TypeVar
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from kamsim.distributions import Distribution, Fixed, fixed
+from kamsim.errors import ScenarioError, check_depth, problems_from_validation
+from kamsim.limits import (
+    MAX_ACCOUNTS,
+    MAX_DAYS,
+    MAX_DEALS_PER_PERSON,
+    MAX_DRAIN_MONTHS,
+    MAX_EXPECTED_LEADS,
+    MAX_FOLLOW_ON_GENERATIONS,
+    MAX_HEADCOUNT,
+    MAX_HORIZON_MONTHS,
+    MAX_MONEY,
+    PACE_RANGE,
+)
+from kamsim.overrides import Overrides, apply_overrides
 from kamsim.policies import Policy
 from kamsim.validation import (
-    NonNegative,
-    NonNegativeDistribution,
+    DISCOUNT,
+    MARGIN,
+    MONEY,
+    PROBABILITY,
+    RIVALS,
+    Date,
+    Days,
     OddsRatio,
-    Positive,
+    PerGrade,
     Probability,
+    Range,
     Strict,
-    nonnegative_support,
 )
 from kamsim.vocabulary import (
     DAYS_PER_MONTH,
@@ -42,23 +61,28 @@ from kamsim.vocabulary import (
     StageKey,
 )
 
-SCHEMA_VERSION = 1
 SHARE_TOLERANCE = 1e-6
+PACE = Range(*PACE_RANGE)
+POSITIVE_DAYS = Range(0.0, MAX_DAYS, low_open=True)
+T = TypeVar("T")
+Monthly = Annotated[list[T], Field(min_length=12, max_length=12)]
+"""Twelve values, January to December."""
 
 
 class Calendar(Strict):
     """When the simulated period starts and how long it runs."""
 
-    start: dt.date = dt.date(2027, 1, 1)
+    start: Date = dt.date(2027, 1, 1)
     """First day of the simulation (day 0); monthly tables are labelled from it."""
     currency: str = "CNY"
     """Currency of all money figures (labels only; no conversion)."""
-    horizon_months: Annotated[int, Field(ge=1, le=600)] = 36
+    horizon_months: Annotated[int, Field(ge=1, le=MAX_HORIZON_MONTHS)] = 36
     """Length of the simulated period in months of 365/12 days."""
-    arrivals_until_months: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    arrivals_until_months: Annotated[float, Range(0.0, MAX_HORIZON_MONTHS).bounds()] | None = None
     """New leads stop arriving after this many months (default: the horizon)."""
     drain: bool = False
-    """Run on past the horizon until every deal has left (no deal ends ``open``)."""
+    """Run on past the horizon until every deal has left (no deal ends ``open``), for at most
+    600 more months."""
 
     @property
     def horizon_days(self) -> float:
@@ -77,9 +101,9 @@ class Calendar(Strict):
 class Arrivals(Strict):
     """New leads: a Poisson stream, optionally seasonal by calendar month."""
 
-    rate_per_month: NonNegative = 10.0
-    """Mean number of new leads per month."""
-    seasonality: Annotated[list[NonNegative], Field(min_length=12, max_length=12)] | None = None
+    rate_per_month: Annotated[float, Range(0.0).bounds()] = 10.0
+    """Mean number of new leads per month (expected leads of a run are limited to 100,000)."""
+    seasonality: Monthly[Annotated[float, Range(0.0, 1000.0).bounds()]] | None = None
     """Twelve factors (January..December) multiplying the rate; they are rescaled to average 1."""
 
     @field_validator("seasonality")
@@ -95,11 +119,11 @@ class Grade(Strict):
 
     share: Probability
     """Share of new leads from accounts of this grade; shares of all grades sum to 1."""
-    value: NonNegativeDistribution
+    value: Annotated[Distribution, MONEY.fits()]
     """Expected contract value of a deal, in the scenario currency."""
-    margin: Distribution = fixed(0.2)
-    """Expected gross margin as a fraction of contract value (0.2 = 20%)."""
-    accounts: Annotated[int, Field(ge=1)] = 50
+    margin: Annotated[Distribution, MARGIN.fits()] = fixed(0.2)
+    """Expected gross margin as a fraction of contract value (0.2 = 20%), in [-1, 1)."""
+    accounts: Annotated[int, Field(ge=1, le=MAX_ACCOUNTS)] = 50
     """Number of distinct accounts of this grade; a deal's account is drawn uniformly among them,
     so one account can bring several deals."""
 
@@ -122,33 +146,22 @@ class StageOdds(Strict):
 class Stage(Strict):
     """One of the six stages: how long it takes, whom it needs, how often deals pass it."""
 
-    duration: NonNegativeDistribution = fixed(0.0)
+    duration: Days = fixed(0.0)
     """Working time in the stage in days, once the pools it needs are free."""
     pools: list[PoolKey] = Field(default_factory=list)
     """Pools whose slot the deal holds for the stage's duration (taken in the fixed pool order)."""
-    pass_probability: dict[GradeKey, Probability] = Field(
-        default_factory=lambda: dict.fromkeys(GRADES, 1.0)
-    )
+    pass_probability: PerGrade = Field(default_factory=lambda: dict.fromkeys(GRADES, 1.0))
     """Chance of passing the stage: one number for all grades, or a table by grade."""
     exit_reason: str | None = None
     """Exit reason of a deal that fails the stage (default: the stage's usual reason)."""
     odds: StageOdds = StageOdds()
     """Odds ratios on the pass chance from the deal's relationship state (1 = no effect)."""
-    wait_half_life_days: Positive | None = None
+    wait_half_life_days: Annotated[float, POSITIVE_DAYS.bounds()] | None = None
     """Waiting costs deals: the pass chance is multiplied by 0.5^(days queued for our people
     in this stage / half-life). Empty: waiting costs nothing (FIGURES.md: 60 d, 30-120 d)."""
-    patience: NonNegativeDistribution | None = None
+    patience: Days | None = None
     """Days a customer waits for our people in this stage before going cold (exit
     ``went_cold``), drawn per deal; exponential makes Erlang A apply. Empty: endless patience."""
-
-    @field_validator("pass_probability", mode="before")
-    @classmethod
-    def _one_for_all(cls, v: Any) -> Any:
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            if not 0 <= v <= 1:  # one message, not one per grade
-                raise ValueError(f"probability {v} is outside [0, 1]")
-            return dict.fromkeys(GRADES, v)
-        return v
 
     @field_validator("pools")
     @classmethod
@@ -188,11 +201,11 @@ class Stages(Strict):
 class Pool(Strict):
     """A group of people deals queue for."""
 
-    headcount: Annotated[int, Field(ge=0)] = 0
+    headcount: Annotated[int, Field(ge=0, le=MAX_HEADCOUNT)] = 0
     """Number of people."""
-    deals_per_person: Annotated[int, Field(ge=1)] = 1
+    deals_per_person: Annotated[int, Field(ge=1, le=MAX_DEALS_PER_PERSON)] = 1
     """Deals each person carries at once; capacity = headcount x deals_per_person."""
-    monthly_cost: NonNegative = 0.0
+    monthly_cost: Annotated[float, MONEY.bounds()] = 0.0
     """Fully loaded cost per person per month (cost of sale)."""
     ownership: bool = False
     """Account managers only: a deal holds one slot from entering development until it is
@@ -242,7 +255,7 @@ class Payments(Strict):
     """Share due at final acceptance (验收)."""
     delivery_at: Probability = 0.7
     """Point of the implementation duration at which delivery happens (0.7 = 70% through)."""
-    lag_days: NonNegativeDistribution = fixed(60.0)
+    lag_days: Days = fixed(60.0)
     """Days from a milestone to the cash arriving, drawn per deal and milestone."""
 
     @model_validator(mode="after")
@@ -260,21 +273,15 @@ class Payments(Strict):
 class Relationship(Strict):
     """The deal's relationship state, drawn when the lead arrives (all off by default)."""
 
-    access_probability: dict[GradeKey, Probability] = Field(
-        default_factory=lambda: dict.fromkeys(GRADES, 0.0)
-    )
+    access_probability: PerGrade = Field(default_factory=lambda: dict.fromkeys(GRADES, 0.0))
     """Chance that we have access to the decision makers, by grade."""
-    champion_probability: dict[GradeKey, Probability] = Field(
-        default_factory=lambda: dict.fromkeys(GRADES, 0.0)
-    )
+    champion_probability: PerGrade = Field(default_factory=lambda: dict.fromkeys(GRADES, 0.0))
     """Chance of an inside champion (内线), by grade."""
-    champion_loss_per_year: NonNegative = 0.0
+    champion_loss_per_year: Annotated[float, Range(0.0, 365.0).bounds()] = 0.0
     """Hazard of losing the champion (reorganisation, job change); FIGURES.md: 10%/yr (L)."""
-    executive_probability: dict[GradeKey, Probability] = Field(
-        default_factory=lambda: dict.fromkeys(GRADES, 0.0)
-    )
+    executive_probability: PerGrade = Field(default_factory=lambda: dict.fromkeys(GRADES, 0.0))
     """Chance of an existing executive relationship when the lead arrives, by grade."""
-    executive_visit_days: NonNegativeDistribution = fixed(5.0)
+    executive_visit_days: Days = fixed(5.0)
     """How long an executive engagement holds an ``executives`` slot."""
 
 
@@ -292,36 +299,23 @@ class ShapingOdds(Strict):
 class Competition(Strict):
     """Criteria shaping, rivals and price fights at the tender."""
 
-    competitors: NonNegativeDistribution = fixed(1.0)
-    """Number of rival bidders (rounded down), drawn per deal."""
-    shaping_probability: dict[GradeKey, Probability] = Field(
-        default_factory=lambda: dict.fromkeys(GRADES, 0.0)
-    )
+    competitors: Annotated[Distribution, RIVALS.fits()] = fixed(1.0)
+    """Number of rival bidders (rounded down), drawn per deal, in [0, 100]."""
+    shaping_probability: PerGrade = Field(default_factory=lambda: dict.fromkeys(GRADES, 0.0))
     """Base chance that the proposal shapes the buying criteria in our favour, by grade."""
     shaping_odds: ShapingOdds = ShapingOdds()
     """How relationship state raises the shaping chance."""
-    price_fight_discount: Distribution = fixed(0.0)
-    """Discount on the winning price when the criteria were not shaped (a price fight)."""
+    price_fight_discount: Annotated[Distribution, DISCOUNT.fits()] = fixed(0.0)
+    """Discount on the winning price when the criteria were not shaped (a price fight), in
+    [0, 1)."""
     withdraw_probability: Probability = 0.0
     """Chance that a deal whose criteria favour a rival (not shaped) withdraws at the tender."""
-
-    @field_validator("price_fight_discount")
-    @classmethod
-    def _fraction(cls, v: Any) -> Any:
-        low, high = getattr(v, "low", None), getattr(v, "high", None)
-        if (
-            not nonnegative_support(v)
-            or (high is not None and high >= 1)
-            or (low is None and hasattr(v, "value") and not 0 <= v.value < 1)
-        ):
-            raise ValueError("discounts must lie in [0, 1)")
-        return v
 
 
 class Contract(Strict):
     """Contract approval before signing (deal desk, legal, finance)."""
 
-    approval_days: NonNegativeDistribution | None = None
+    approval_days: Days | None = None
     """Days of an ``approvers`` slot to approve the contract after negotiation; a discount
     beyond ``policy.discount_authority`` needs a second approval of the same length.
     Empty: no contract approval step."""
@@ -332,15 +326,15 @@ class Implementation(Strict):
 
     value_elasticity: Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)] = 0.0
     """Duration scales with (value / reference_value)^elasticity (FIGURES.md: beta 0.5, L)."""
-    reference_value: Positive = 3.0e6
+    reference_value: Annotated[float, Range(1.0, MAX_MONEY).bounds()] = 3.0e6
     """Contract value at which the stage duration is as drawn."""
-    change_orders_per_month: NonNegative = 0.0
+    change_orders_per_month: Annotated[float, Range(0.0, 30.0).bounds()] = 0.0
     """Rate of change orders during delivery work."""
-    change_order_value_share: NonNegative = 0.0
+    change_order_value_share: Annotated[float, PROBABILITY.bounds()] = 0.0
     """Contract value each change order adds, as a share of the signed value."""
-    change_order_days: NonNegative = 0.0
+    change_order_days: Annotated[float, Range(0.0, 365.0).bounds()] = 0.0
     """Delivery work each change order adds, in days."""
-    acceptance_delay_days: NonNegativeDistribution = fixed(0.0)
+    acceptance_delay_days: Days = fixed(0.0)
     """Days from the end of delivery work to the customer's final acceptance (no pool held)."""
 
 
@@ -349,16 +343,16 @@ class Repeat(Strict):
 
     probability: Probability = 0.0
     """Chance that an accepted project with an executive relationship brings a follow-on lead."""
-    delay_days: NonNegativeDistribution = fixed(180.0)
+    delay_days: Days = fixed(180.0)
     """Days from acceptance to the follow-on lead."""
 
 
 class PeriodLevel(Strict):
     """Behaviour in the closing window of one kind of period."""
 
-    intensity: Positive = 1.0
-    """Multiplier on the pace of closing (negotiation work) inside the window."""
-    discount: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.0
+    intensity: Annotated[float, PACE.bounds()] = 1.0
+    """Multiplier on the pace of closing (negotiation work) inside the window, in [0.01, 100]."""
+    discount: Annotated[float, DISCOUNT.bounds()] = 0.0
     """Extra discount on deals signed inside the window."""
 
 
@@ -374,7 +368,7 @@ class PeriodEnd(Strict):
     """Quarter ends (take precedence over month ends)."""
     year: PeriodLevel = PeriodLevel()
     """Year ends (take precedence over quarter ends)."""
-    acceptance_pace: Annotated[list[Positive], Field(min_length=12, max_length=12)] = Field(
+    acceptance_pace: Monthly[Annotated[float, PACE.bounds()]] = Field(
         default_factory=lambda: [1.0] * 12
     )
     """Pace of customers' acceptance by calendar month (January..December); gov/SOE customers
@@ -477,17 +471,71 @@ class Scenario(Strict):
                 "resources.account_managers.headcount: ownership is on, headcount must be "
                 "at least 1"
             )
+        problems.extend(self._runnable())
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _runnable(self) -> list[str]:
+        """Problems that would stop the run from finishing: too much work, dates past the
+        calendar's end (see ``kamsim.limits``)."""
+        problems: list[str] = []
+        leads = self.expected_leads()
+        if leads > MAX_EXPECTED_LEADS:
+            problems.append(
+                f"arrivals.rate_per_month: about {leads:,.6g} leads expected in one replication "
+                f"(follow-on leads included), more than the limit of {MAX_EXPECTED_LEADS:,}"
+            )
+        cal = self.calendar
+        months = cal.horizon_months + (MAX_DRAIN_MONTHS if cal.drain else 0)
+        if (dt.date.max - cal.start).days < months * DAYS_PER_MONTH:
+            what = (
+                f"the horizon and a drain of up to {MAX_DRAIN_MONTHS} months"
+                if cal.drain
+                else "the horizon"
+            )
+            problems.append(f"calendar.start: {what} would run past {dt.date.max}")
+        return problems
+
+    def expected_leads(self) -> float:
+        """Expected leads of one replication: new leads over the arrival window, times the
+        largest number of follow-on generations they can bring (an upper bound)."""
+        arr = self.arrivals
+        until = self.calendar.arrivals_until_days / DAYS_PER_MONTH
+        factors = [1.0] * 12 if arr.seasonality is None else arr.seasonality
+        scale = 12 / sum(factors)
+        first = self.calendar.start.month - 1
+        new = 0.0
+        month = 0
+        while month < until:
+            factor = factors[(first + month) % 12] * scale
+            new += arr.rate_per_month * factor * min(1, until - month)
+            month += 1
+        p = self.repeat.probability
+        return new * sum(p**g for g in range(MAX_FOLLOW_ON_GENERATIONS + 1))
 
     @property
     def grade_keys(self) -> tuple[GradeKey, ...]:
         return tuple(g for g in GRADES if g in self.grades)
 
-    def with_overrides(self, overrides: list[str]) -> Scenario:
-        """A new validated copy with dotted ``key=value`` overrides applied."""
-        from kamsim.overrides import apply_overrides
+    def __init__(self, **data: Any) -> None:
+        """Validate keyword fields; problems raise :class:`ScenarioError`, one line each."""
+        try:
+            super().__init__(**data)
+        except ValidationError as err:
+            raise ScenarioError(problems_from_validation(err)) from None
 
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        """Validate a mapping (e.g. parsed TOML); problems raise :class:`ScenarioError`."""
+        check_depth(obj)
+        try:
+            return super().model_validate(obj, **kwargs)
+        except ValidationError as err:
+            raise ScenarioError(problems_from_validation(err)) from None
+
+    def with_overrides(self, overrides: Overrides) -> Scenario:
+        """A new validated copy with overrides applied: ``"key=value"`` strings (values are
+        TOML literals, as with ``--set``), a mapping from dotted key to value, or one string."""
         data = self.model_dump(mode="json", by_alias=True)
         return Scenario.model_validate(apply_overrides(data, overrides))
