@@ -16,9 +16,10 @@ import pandas as pd
 import typer
 from tqdm import tqdm
 
-from kamsim.analysis import summarise
-from kamsim.errors import ScenarioError
-from kamsim.io import load_scenario, scenario_json_schema, write_run
+from kamsim.analysis import MONEY_KPIS, format_kpi, summarise
+from kamsim.errors import Problem, ScenarioError
+from kamsim.io import check_output_folder, load_scenario, scenario_json_schema, write_run
+from kamsim.limits import MAX_REPS, MAX_SEED
 from kamsim.scenario import Scenario
 from kamsim.simulation import run as run_scenario
 
@@ -50,13 +51,8 @@ def _load(path: Path, overrides: list[str] | None) -> Scenario:
 
 
 def _fmt(kpi: str, x: float) -> str:
-    if math.isnan(x):
-        return "-"
-    if kpi.startswith("util_") or kpi in ("win_rate", "gross_margin_pct"):
-        return f"{100 * x:.1f}%"
-    if kpi.startswith("deals_") or kpi == "cycle_time_days":
-        return f"{x:,.1f}"
-    return f"{x:,.0f}"
+    """One KPI value as text, in the library's one number format."""
+    return format_kpi(kpi, x)
 
 
 def format_summary(summary: pd.DataFrame, currency: str) -> str:
@@ -70,11 +66,7 @@ def format_summary(summary: pd.DataFrame, currency: str) -> str:
             if math.isnan(float(row["half_width"]))
             else (f"[{_fmt(kpi, low)}, {_fmt(kpi, high)}]")
         )
-        label = (
-            f"{kpi} ({currency})"
-            if kpi in ("bookings", "revenue", "cash", "gross_margin", "cost_of_sale")
-            else kpi
-        )
+        label = f"{kpi} ({currency})" if kpi in MONEY_KPIS else kpi
         lines.append(f"{label:<20} {_fmt(kpi, mean):>18} {ci:>36}")
     return "\n".join(lines)
 
@@ -82,8 +74,8 @@ def format_summary(summary: pd.DataFrame, currency: str) -> str:
 @app.command()
 def run(
     scenario: ScenarioArg,
-    reps: Annotated[int, typer.Option(min=1, help="Number of replications.")] = 10,
-    seed: Annotated[int, typer.Option(min=0, help="Root random seed.")] = 0,
+    reps: Annotated[int, typer.Option(min=1, max=MAX_REPS, help="Number of replications.")] = 10,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Root random seed.")] = 0,
     set_: SetOpt = None,
     out: Annotated[
         Path | None, typer.Option(help="Write tables and manifest.json to this folder.")
@@ -91,6 +83,11 @@ def run(
 ) -> None:
     """Simulate SCENARIO and print its KPIs (mean and 95% CI over replications)."""
     scen = _load(scenario, set_)
+    if out is not None:
+        try:
+            check_output_folder(out)
+        except ScenarioError as err:
+            raise _fail(err) from None
     with tqdm(
         total=reps, desc="replications", unit="rep", file=sys.stderr, disable=None, leave=False
     ) as bar:
@@ -101,7 +98,10 @@ def run(
     )
     typer.echo(format_summary(summarise(result.kpis), scen.calendar.currency))
     if out is not None:
-        paths = write_run(result, out, reps)
+        try:
+            paths = write_run(result, out, reps)
+        except OSError as err:
+            raise _fail(ScenarioError([Problem("--out", f"cannot write: {err}")])) from None
         typer.echo(f"wrote {', '.join(p.name for p in paths)} to {out}")
 
 
