@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import warnings
 
 import pytest
@@ -30,3 +31,14 @@ def baseline() -> kamsim.Scenario:
 def cli() -> CliRunner:
     """In-process runner of the ``kamsim`` command (stdout and stderr kept apart)."""
     return CliRunner()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Report how many generated cases the fuzz suite ran (when it ran)."""
+    fuzz = sys.modules.get("test_fuzz")
+    counts = getattr(fuzz, "COUNTS", None)
+    if counts:
+        terminalreporter.write_line(
+            f"fuzz: {sum(counts.values())} cases: {counts['ran']} validated and ran, "
+            f"{counts['refused']} refused with exit 2"
+        )

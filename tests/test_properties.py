@@ -17,6 +17,7 @@ import pytest
 from helpers import POOLS, STAGES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from invariants import check_replication
 
 import kamsim
 
@@ -87,79 +88,21 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-def _max_concurrent(starts: np.ndarray, ends: np.ndarray) -> int:
-    """Most intervals open at once; an interval ending at t frees its slot for one starting at t."""
-    times = np.concatenate([starts, ends])
-    deltas = np.concatenate([np.ones(len(starts)), -np.ones(len(ends))])
-    order = np.lexsort((deltas, times))  # at equal times, ends (-1) before starts (+1)
-    return int(np.cumsum(deltas[order]).max(initial=0))
-
-
 def _check_replication(scenario: kamsim.Scenario, result: kamsim.Result, r: int) -> None:
+    check_replication(scenario, result, r)
     deals = result.deals[result.deals["replication"] == r]
     events = result.events[result.events["replication"] == r]
     kpis = result.kpis[result.kpis["replication"] == r].iloc[0]
-    outcome = deals["outcome"].astype(str)
-
-    # Conservation: every lead that arrived is won, lost or open, and the KPIs agree.
-    assert outcome.isin(["won", "lost", "open"]).all()
-    counts = outcome.value_counts()
-    n_won, n_lost, n_open = (int(counts.get(o, 0)) for o in ("won", "lost", "open"))
-    assert n_won + n_lost + n_open == len(deals)
-    assert (kpis["deals_won"], kpis["deals_lost"], kpis["deals_open"]) == (n_won, n_lost, n_open)
-    assert deals["deal_id"].is_unique
-    assert set(events["deal_id"]) == set(deals["deal_id"])
-    visits = events[events["pool"].isna()]
-    holds = events[events["pool"].notna()]
-    first = visits[visits["stage"] == "development"]
-    assert len(first) == len(deals), "every lead enters development exactly once"
-
-    # Outcomes agree with the visits: won = passed negotiation, lost = left with its reason.
-    signed = visits[(visits["stage"] == "negotiation") & (visits["result"] == "passed")]
-    assert sorted(signed["deal_id"]) == sorted(deals.loc[outcome == "won", "deal_id"])
-    by_id = deals.set_index("deal_id")
-    np.testing.assert_allclose(
-        by_id.loc[signed["deal_id"], "signed_at"].to_numpy(float),
-        signed["ended_at"].to_numpy(float),
-    )
-    lost = by_id[outcome.to_numpy() == "lost"]
-    assert lost["exit_reason"].notna().all()
-    assert (lost["booked_value"] == 0).all()
-    won = by_id[outcome.to_numpy() == "won"]
+    won = deals[deals["outcome"] == "won"]
+    # Values are at least 1 here, so every signed deal books something, and all of it counts.
     assert (won["booked_value"] > 0).all()
-    assert (won["signed_at"] >= won["arrived_at"]).all()
-    assert deals.loc[outcome != "won", "signed_at"].isna().all()
-
-    # No negative waits; every event is well ordered.
-    for pool in POOLS:
-        assert (deals[f"wait_{pool}"] >= 0).all(), pool
-    queued, started, ended = (
-        events[c].to_numpy(float) for c in ("queued_at", "started_at", "ended_at")
-    )
-    ok = ~np.isnan(started)
-    assert (queued[ok] <= started[ok]).all()
-    ok = ~np.isnan(started) & ~np.isnan(ended)
-    assert (started[ok] <= ended[ok]).all()
-    ok = ~np.isnan(ended)
-    assert (queued[ok] <= ended[ok]).all()
-    arrived = events["deal_id"].map(by_id["arrived_at"]).to_numpy(float)
-    assert (queued >= arrived).all()
-    open_rows = events["result"] == "open"
-    assert events.loc[open_rows, "ended_at"].isna().all()
-    assert events.loc[~open_rows, "ended_at"].notna().all()
-
-    # Bookings are the signed values.
     assert kpis["bookings"] == pytest.approx(float(won["booked_value"].sum()), rel=1e-9)
 
-    # A pool never holds more deals than its slots, and serves its queue in order.
+    # Every queue here is first come, first served: nobody is granted a slot while an earlier
+    # request waits (a request still waiting at the end counts as granted never).
+    holds = events[events["pool"].notna()]
     for pool in POOLS:
         rows = holds[holds["pool"] == pool]
-        granted = rows[rows["started_at"].notna()]
-        end = granted["ended_at"].fillna(np.inf).to_numpy(float)
-        capacity = scenario.resources[pool].capacity
-        assert _max_concurrent(granted["started_at"].to_numpy(float), end) <= capacity, pool
-        # First come, first served: nobody is granted a slot while an earlier request waits
-        # (a request still waiting at the end counts as granted never).
         q = rows["queued_at"].to_numpy(float)
         s = rows["started_at"].fillna(np.inf).to_numpy(float)
         order = np.argsort(q, kind="stable")
@@ -167,9 +110,9 @@ def _check_replication(scenario: kamsim.Scenario, result: kamsim.Result, r: int)
         later = q[None, :] > q[:, None]  # pairs (i, j) with j requested strictly after i
         assert not (later & (s[None, :] < s[:, None])).any(), f"{pool} queue overtaken"
 
-    if scenario.calendar.drain:
-        assert n_open == 0
-        assert not open_rows.any()
+    if scenario.calendar.drain:  # short runs here: the drain always ends before its cap
+        assert (deals["outcome"] != "open").all()
+        assert not (events["result"] == "open").any()
 
 
 @settings(

@@ -125,11 +125,11 @@ _UsageError: type[Exception] = next(
 )
 
 
-def main() -> None:
-    """Entry point: usage errors (unknown option, bad value, missing argument) print one
-    ``error:`` line like every other bad input, and exit 2."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point (``argv`` defaults to the command line): usage errors (unknown option, bad
+    value, missing argument) print one ``error:`` line like every other bad input, and exit 2."""
     try:
-        code = app(standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except _UsageError as err:
         if type(err).__name__ != "NoArgsIsHelpError":  # help was already shown
             ctx = getattr(err, "ctx", None)

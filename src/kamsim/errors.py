@@ -27,7 +27,13 @@ class Problem:
         place = ""
         if self.file is not None:
             place = f"{self.file}:{self.line}: " if self.line is not None else f"{self.file}: "
-        return f"{place}{self.where}: {self.message}" if self.where else f"{place}{self.message}"
+        text = f"{place}{self.where}: {self.message}" if self.where else f"{place}{self.message}"
+        return _one_line(text)
+
+
+def _one_line(text: str) -> str:
+    """Control characters (a newline typed into ``--set``) shown escaped: one problem, one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class ScenarioError(Exception):

@@ -382,7 +382,7 @@ def _single_grade() -> dict[GradeKey, Grade]:
 class Scenario(Strict):
     """A complete, validated scenario: calendar, leads, grades, stages, pools, payments, policy."""
 
-    schema_version: Literal[1] = 1
+    schema_version: Annotated[int, Field(ge=1, le=1)] = 1
     """Version of this file format."""
     name: str = "scenario"
     """Short name, used in outputs."""
