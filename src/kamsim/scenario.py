@@ -16,7 +16,7 @@ Variants are new validated copies (``scenario.with_overrides([...])``), never mu
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 

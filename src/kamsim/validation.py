@@ -105,6 +105,7 @@ Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Days = Annotated[Distribution, DAYS.fits()]
 """A distribution of durations, delays or lags in days."""
 
+
 def _number_or_distribution(value: Any) -> str:
     return "distribution" if isinstance(value, dict | BaseModel) else "number"
 
