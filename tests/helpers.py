@@ -7,14 +7,15 @@ every tier shares, so each rule is written once.
 from __future__ import annotations
 
 import math
+import os
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from typer.testing import Result as CliResult
 from scipy import stats
+from typer.testing import Result as CliResult
 
 import kamsim
 
@@ -35,6 +36,17 @@ TOLERANCE_HALF_WIDTHS = 3.0
 """...and accept an estimate within 3 half-widths of it."""
 CONTROL_OFFSETS = (0.9, 1.1)
 """Negative controls: the same check against a target 10% off must fail."""
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on, on every platform (at least 1).
+
+    ``os.sched_getaffinity`` exists only on some platforms (not macOS or Windows);
+    elsewhere this falls back to the machine's count.
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def write_toml(directory: Path, text: str, name: str = "scenario.toml") -> Path:

@@ -110,6 +110,7 @@ def test_toy_scenario_is_the_toy() -> None:
     assert all(toy.stages[s].pass_for("A") == 0.8 for s in STAGES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("metric", sorted(CLOSED_FORM))
 @pytest.mark.parametrize("model", MODELS)
 def test_model_matches_closed_form(model: str, metric: str) -> None:
@@ -122,6 +123,7 @@ def test_model_matches_closed_form(model: str, metric: str) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("factor", [0.9, 1.1])
 @pytest.mark.parametrize("metric", sorted(CLOSED_FORM))
 @pytest.mark.parametrize("model", MODELS)
@@ -131,6 +133,7 @@ def test_negative_control_target_ten_percent_off_fails(
     assert not _agrees(_replications(model)[metric], factor * CLOSED_FORM[metric])
 
 
+@pytest.mark.slow
 def test_models_agree_with_each_other() -> None:
     bare, kam = _replications("bare"), _replications("kamsim")
     for metric in CLOSED_FORM:
@@ -148,6 +151,7 @@ def test_every_toy_deal_leaves() -> None:
     assert result.events["ended_at"].notna().all()
 
 
+@pytest.mark.slow  # reads the replications the statistical checks draw
 def test_bare_simpy_is_deterministic_per_seed() -> None:
     bare, run = _modules()
     again = run.bare_stats(bare.run(SEEDS[0]))
@@ -158,6 +162,7 @@ def test_bare_simpy_is_deterministic_per_seed() -> None:
 KEYS = ["toy_bare_ms", "toy_kamsim_ms", "toy_ratio", "baseline_rep_s", "baseline_peak_mb"]
 
 
+@pytest.mark.slow
 def test_run_quick_prints_the_five_figures() -> None:
     proc = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), "--quick"],

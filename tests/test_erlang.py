@@ -19,13 +19,19 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import DAYS_PER_MONTH, assert_estimates, erlang_c, mmc_mean_wait, write_toml
+from helpers import (
+    DAYS_PER_MONTH,
+    assert_estimates,
+    cpu_count,
+    erlang_c,
+    mmc_mean_wait,
+    write_toml,
+)
 
 import kamsim
 
@@ -77,7 +83,7 @@ def replication_waits(path: str, seed: int, replication: int, mean: float) -> tu
 
 def _workers() -> int:
     """Worker processes: the cores this process may use, at most four."""
-    return max(1, min(4, len(os.sched_getaffinity(0))))
+    return max(1, min(4, cpu_count()))
 
 
 def _run(tmp_path: Path, servers: int, reps: int) -> np.ndarray:
@@ -100,6 +106,7 @@ def _run(tmp_path: Path, servers: int, reps: int) -> np.ndarray:
         return np.array(list(pool.map(replication_waits, *zip(*args, strict=True))))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("servers", "reps"),
     [

@@ -16,6 +16,8 @@ from helpers import assert_estimates, load_toml
 
 import kamsim
 
+pytestmark = pytest.mark.slow  # 20 replications of 12 months at 500 leads a month
+
 PASS = {  # grade -> pass probability of development..negotiation
     "A": (0.9, 0.8, 0.75, 0.5, 0.9),
     "B": (0.6, 0.7, 0.75, 0.3, 0.9),

@@ -21,6 +21,8 @@ from mechanics_helpers import reason_is, visits
 import kamsim
 from kamsim.analysis import paired_difference
 
+pytestmark = pytest.mark.slow  # every claim reads 12 to 20 replications of several scenarios
+
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 SEED, REPS, FEW = 3, 20, 12
 POOLS = ("account_managers", "presales", "delivery", "approvers", "executives")
