@@ -45,6 +45,11 @@ MAX_CV = 100.0
 MAX_COMPETITORS = 100.0
 """Most rival bidders a deal can draw; the engine clips each (floored) draw to it."""
 
+MAX_CHANGE_ORDERS = 1.0e12
+"""Most change orders one implementation can expect (engine side): the cap on the Poisson
+mean, which numpy refuses above about 9e18. Only an implementation whose work, scaled by
+``value_elasticity``, runs far past any calendar can reach it."""
+
 MAX_LOG_ODDS = 700.0
 """Largest magnitude of the summed log odds ratios applied to one chance (engine side).
 ``exp(700)`` is about 1e304, still finite, and a chance shifted this far is 0 or 1 to double

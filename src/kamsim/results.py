@@ -137,10 +137,11 @@ def _deals(rec: Records, holds: dict[str, np.ndarray[Any, Any]]) -> pd.DataFrame
 
     price = floats("price_factor")
     margin = floats("margin")
+    ids = np.fromiter(map(attrgetter("id"), deals), dtype=np.int64, count=n)
     out = pd.DataFrame(
         {
             "replication": np.full(n, rec.replication, dtype=np.int64),
-            "deal_id": np.fromiter(map(attrgetter("id"), deals), dtype=np.int64, count=n),
+            "deal_id": ids,
             "account_id": [f"{grades[d.grade]}-{d.account:04d}" for d in deals],
             "grade": pd.Categorical.from_codes(
                 list(map(attrgetter("grade"), deals)), dtype=pd.CategoricalDtype(list(grades))
@@ -170,9 +171,10 @@ def _deals(rec: Records, holds: dict[str, np.ndarray[Any, Any]]) -> pd.DataFrame
     # A wait ends when granted, when the deal gave up (went cold, stalled) or at the end.
     until = np.where(np.isnan(holds["started"]), holds["ended"], holds["started"])
     wait = np.where(np.isnan(until), rec.span, until) - holds["queued"]
+    row = np.searchsorted(ids, holds["deal_id"])  # ids are unique and sorted, not dense
     for p, pool in enumerate(POOLS):
         m = holds["pool"] == p
-        waits = np.bincount(holds["deal_id"][m], weights=wait[m], minlength=n)
+        waits = np.bincount(row[m], weights=wait[m], minlength=n)
         out[f"wait_{pool}"] = waits.astype(float)  # bincount of nothing is int
     return out
 

@@ -26,10 +26,24 @@ The chance is logistic(logit(grade base) + log odds ratios of the deal's state) 
 queue wait may end early when the customer's patience runs out (``went_cold``), and a periodic
 pipeline review closes or rescues stalled deals; both abort whatever the deal is doing, and
 the aborted step's pending timeout is ignored when it fires (the deal is no longer open).
+Summed log odds ratios are clipped to +/- ``MAX_LOG_ODDS``, so any count of rivals and any
+ratio give a valid chance.
+
+Deal ids: new lead k (in arrival order) has id k; an accepted project with an executive
+relationship may bring a follow-on lead, whose id is its parent's plus ``FOLLOW_ON_ID_STRIDE``
+(10,000,000). So ``id // stride`` is a deal's generation and ``id % stride`` the new lead its
+chain started from; ids are unique but not dense, and ``repeat_of`` names the parent. Chains
+stop after ``MAX_FOLLOW_ON_GENERATIONS``, and a replication refuses to start with as many new
+leads as the stride. A follow-on's random inputs are keyed to its chain too (see
+``_repeat_arrive`` and ``draws``), so paired variants give the same follow-on the same luck.
+
+With ``calendar.drain`` the run goes on past the horizon until every deal has left, for at most
+``MAX_DRAIN_MONTHS`` months; deals still in progress then stay ``open``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import cast
 
@@ -37,8 +51,14 @@ import numpy as np
 import simpy
 
 from kamsim.gcpause import paused_gc
+from kamsim.limits import (
+    FOLLOW_ON_ID_STRIDE,
+    MAX_DRAIN_MONTHS,
+    MAX_FOLLOW_ON_GENERATIONS,
+    MAX_LOG_ODDS,
+)
 from kamsim.model.clock import NORMAL, Wake
-from kamsim.model.draws import DealDraws, arrival_times
+from kamsim.model.draws import DealDraws, DrawBlock, arrival_times
 from kamsim.model.periods import PeriodClock
 from kamsim.model.pools import PoolState
 from kamsim.model.records import (
@@ -57,7 +77,7 @@ from kamsim.model.records import (
 from kamsim.rng import Streams
 from kamsim.scenario import Scenario
 from kamsim.validation import OddsRatio
-from kamsim.vocabulary import GRADES, POOLS, STAGES
+from kamsim.vocabulary import DAYS_PER_MONTH, GRADES, POOLS, STAGES
 
 APPROVAL, PROPOSAL, TENDER, NEGOTIATION, IMPLEMENTATION = (
     STAGES.index(s) for s in ("approval", "proposal", "tender", "negotiation", "implementation")
@@ -66,7 +86,6 @@ ACCOUNT_MANAGERS, APPROVERS, EXECUTIVES = (
     POOLS.index(p) for p in ("account_managers", "approvers", "executives")
 )
 CHECK, VISIT, WORK, CONTRACT, ESCALATE, ACCEPT, DECIDE = range(7)
-REPEAT_BLOCK = 64
 TOLERANCE = 1e-12
 """Slack for policy bars compared with recomputed fractions (1 - 0.95 is not 0.05 in floats)."""
 
@@ -78,9 +97,26 @@ def _draw_effect(effect: OddsRatio, streams: Streams, purpose: str) -> float:
     return float(effect.sample(streams("effect." + purpose), 1)[0])
 
 
-def _with_odds(p: float, ratio: float) -> float:
-    """logistic(logit(p) + log(ratio)), exact at p = 0 and p = 1."""
-    return p * ratio / (1.0 - p + p * ratio)
+def log_ratio(ratio: float) -> float:
+    """log(ratio) clipped to +/- ``MAX_LOG_ODDS`` (0 gives the lower bound, inf the upper), so
+    a sum of a few such terms, even times a competitor count, stays finite."""
+    if not ratio > 0.0:
+        return -MAX_LOG_ODDS
+    return min(max(math.log(ratio), -MAX_LOG_ODDS), MAX_LOG_ODDS)
+
+
+def with_log_odds(p: float, log_odds: float) -> float:
+    """logistic(logit(p) + log_odds), exact at p = 0 and p = 1.
+
+    ``log_odds`` is clipped to +/- ``MAX_LOG_ODDS`` first, so the odds ratio ``r`` stays
+    finite and positive and ``p r / (1 - p + p r)`` is a probability for any finite input.
+    """
+    if log_odds > MAX_LOG_ODDS:
+        log_odds = MAX_LOG_ODDS
+    elif log_odds < -MAX_LOG_ODDS:
+        log_odds = -MAX_LOG_ODDS
+    r = math.exp(log_odds)
+    return p * r / (1.0 - p + p * r)
 
 
 class World:
@@ -118,21 +154,23 @@ class World:
             if i == 0 and self.owner >= 0:
                 idx = [self.owner, *idx]
             self.acquire.append(tuple(idx))
-        # Effect sizes, drawn once per replication when uncertain.
-        self.odds: list[tuple[float, float, float, float, float] | None] = []
+        # Effect sizes, drawn once per replication when uncertain (``odds``: the ratios as
+        # drawn, per stage; ``log_odds``: their logs, which the decisions use).
+        self.odds: list[tuple[float, ...] | None] = []
         for s in STAGES:
             o = stages[s].odds
             ratios = tuple(
                 _draw_effect(getattr(o, name), streams, f"stages.{s}.odds.{name}")
                 for name in ("access", "champion", "executive", "shaped", "competitor")
             )
-            self.odds.append(None if all(r == 1.0 for r in ratios) else ratios)  # type: ignore[arg-type]
+            self.odds.append(None if all(r == 1.0 for r in ratios) else ratios)
+        self.log_odds = [None if o is None else tuple(map(log_ratio, o)) for o in self.odds]
         self.half_life = [stages[s].wait_half_life_days or 0.0 for s in STAGES]
         comp = scenario.competition
         self.shape_p = [comp.shaping_probability.get(g, 0.0) for g in grades]
         so = comp.shaping_odds
-        self.shape_odds = tuple(
-            _draw_effect(getattr(so, n), streams, f"competition.shaping_odds.{n}")
+        self.shape_log_odds = tuple(
+            log_ratio(_draw_effect(getattr(so, n), streams, f"competition.shaping_odds.{n}"))
             for n in ("access", "champion", "executive")
         )
         self.withdraw_p = comp.withdraw_probability
@@ -161,10 +199,16 @@ class World:
         self.live: dict[int, Deal] = {}
         self.wip = [0] * len(STAGES)
         self._arrivals = arrival_times(scenario, streams)
+        if len(self._arrivals) >= FOLLOW_ON_ID_STRIDE:
+            # Validation bounds expected leads far below this, so no validated scenario gets
+            # here; the ids of follow-on leads (see ``_repeat_arrive``) would collide.
+            raise ValueError(
+                f"replication {replication} drew {len(self._arrivals):,} new leads; deal ids "
+                f"allow at most {FOLLOW_ON_ID_STRIDE - 1:,} (FOLLOW_ON_ID_STRIDE)"
+            )
         self._draws = DealDraws.draw(scenario, streams, len(self._arrivals))
         self._next = 0
-        self._repeat_blocks: dict[int, tuple[int, DealDraws, list[int]]] = {}
-        self._repeats = 0
+        self._generations: dict[int, DrawBlock] = {}
         self._pending_repeats = 0
         self._rescues: dict[Wake, None] = {}  # executive rescue visits in progress (ordered)
         self.steps = [self._steps(i) for i in range(len(STAGES))]
@@ -206,16 +250,35 @@ class World:
         if review is not None:
             self._schedule(Wake(self._review), NORMAL, review)
         with paused_gc():
+            env.run(until=self.horizon)
             if self.drain:
-                env.run()
-                self.records.span = max(self.horizon, env.now)
-            else:
-                env.run(until=self.horizon)
+                self._drain()
         self._finish()
         # Open deals still point at the shared callback list, whose bound method points back
         # here: empty it so the returned records do not keep this world alive.
         self._step_cb.clear()
         return self.records
+
+    def _drain(self) -> None:
+        """Run on past the horizon until every deal has left, for at most ``MAX_DRAIN_MONTHS``.
+
+        The span is the time the last deal left (the horizon if that was earlier), or the cap
+        with deals still in progress, which stay ``open``. Timers that can no longer change
+        anything (a patience clock of a deal already served, the step end of a deal that went
+        cold) do not extend it.
+        """
+        env = self.env
+        cap = self.horizon + MAX_DRAIN_MONTHS * DAYS_PER_MONTH
+        peek, step = env.peek, env.step
+        while self._busy() and peek() < cap:
+            step()
+        self.records.span = cap if self._busy() else max(self.horizon, env.now)
+
+    def _busy(self) -> bool:
+        """Whether a deal is in progress, still to arrive, or an executive rescue runs."""
+        return bool(
+            self.live or self._next < len(self._arrivals) or self._pending_repeats or self._rescues
+        )
 
     def _arrive(self, _: object) -> None:
         k = self._next
@@ -227,34 +290,31 @@ class World:
         self._start_deal(Deal(k, k, d, d.grade[k], d.account[k], d.value[k], d.margin[k], now), now)
 
     def _repeat_arrive(self, event: Wake) -> None:
-        """A follow-on lead from an accepted project's account, with its grade."""
+        """A follow-on lead from an accepted project's account, with its grade.
+
+        Its id is its parent's plus ``FOLLOW_ON_ID_STRIDE``: ``id // stride`` is its generation
+        g and ``id % stride`` the new lead k whose chain it continues. Its random inputs are row
+        k of generation g's block, so they depend on the chain alone, not on which other
+        follow-ons happened or in what order: two variants in which the same parent brings a
+        follow-on give it the same id and the same luck.
+        """
         parent = cast(Deal, event.value)
         self._pending_repeats -= 1
-        g = parent.grade
-        block = self._repeat_blocks.get(g)
-        if block is None or not block[2]:
-            number = block[0] + 1 if block else 0  # each block has its own streams
-            prefix = f"repeat.{self.scenario.grade_keys[g]}.{number}."
-            draws = DealDraws.draw(
-                self.scenario, self.streams, REPEAT_BLOCK, prefix, grade=np.full(REPEAT_BLOCK, g)
+        deal_id = parent.id + FOLLOW_ON_ID_STRIDE
+        g, k = divmod(deal_id, FOLLOW_ON_ID_STRIDE)
+        block = self._generations.get(g)
+        if block is None:
+            block = self._generations[g] = DrawBlock(
+                self.scenario,
+                self.streams,
+                len(self._arrivals),
+                f"repeat.{g}.",
+                np.asarray(self._draws.grade, dtype=np.int64),
             )
-            block = (number, draws, list(range(REPEAT_BLOCK - 1, -1, -1)))
-            self._repeat_blocks[g] = block
-        _, d, free = block
-        k = free.pop()
+        d = block.row(k)
         now = self.env.now
-        deal = Deal(
-            len(self._arrivals) + self._repeats,
-            k,
-            d,
-            g,
-            parent.account,
-            d.value[k],
-            d.margin[k],
-            now,
-        )
+        deal = Deal(deal_id, 0, d, parent.grade, parent.account, d.value[0], d.margin[0], now)
         deal.parent = parent.id
-        self._repeats += 1
         self._start_deal(deal, now)
 
     def _start_deal(self, deal: Deal, now: float) -> None:
@@ -414,23 +474,21 @@ class World:
 
     # -- decisions -------------------------------------------------------------------------
 
-    def _ratio(self, deal: Deal, s: int, now: float) -> float:
-        """Product of the odds ratios that apply to the deal now at stage ``s``."""
-        o = self.odds[s]
-        if o is None:
-            return 1.0
-        r = 1.0
+    def _log_ratio(self, deal: Deal, o: tuple[float, ...], now: float) -> float:
+        """Sum of the log odds ratios ``o`` (a stage's) that apply to the deal now; the
+        competitor ratio applies once per rival beyond the first."""
+        x = 0.0
         if deal.access:
-            r *= o[0]
+            x += o[0]
         if now < deal.champion_until:
-            r *= o[1]
+            x += o[1]
         if deal.executive:
-            r *= o[2]
+            x += o[2]
         if deal.shaped:
-            r *= o[3]
+            x += o[3]
         if deal.competitors > 1:
-            r *= o[4] ** (deal.competitors - 1)
-        return r
+            x += (deal.competitors - 1) * o[4]
+        return x
 
     def _tender_check(self, deal: Deal) -> str:
         d = deal.draws
@@ -458,8 +516,9 @@ class World:
         d = deal.draws
         k = deal.k
         p = self.pass_p[s][deal.grade]
-        if self.odds[s] is not None:
-            p = _with_odds(p, self._ratio(deal, s, now))
+        o = self.log_odds[s]
+        if o is not None:
+            p = with_log_odds(p, self._log_ratio(deal, o, now))
         if deal.stage_wait and self.half_life[s]:
             p *= 0.5 ** (deal.stage_wait / self.half_life[s])
         if d.pass_u[s][k] >= p:
@@ -475,11 +534,11 @@ class World:
         self.wip[s] = wip
         self._levels.append((now, WIP0 + s, wip))
         if s == PROPOSAL and d.shape_u is not None:
-            o = self.shape_odds
-            r = (o[0] if deal.access else 1.0) * (o[2] if deal.executive else 1.0)
+            so = self.shape_log_odds
+            x = (so[0] if deal.access else 0.0) + (so[2] if deal.executive else 0.0)
             if now < deal.champion_until:
-                r *= o[1]
-            deal.shaped = d.shape_u[k] < _with_odds(self.shape_p[deal.grade], r)
+                x += so[1]
+            deal.shaped = d.shape_u[k] < with_log_odds(self.shape_p[deal.grade], x)
         elif s == TENDER and not deal.shaped and d.price_discount is not None:
             deal.price_factor *= 1.0 - d.price_discount[k]
         elif s == NEGOTIATION:
@@ -533,7 +592,12 @@ class World:
         deal.accepted_at = now
         self._milestone(deal, 2, now, deal.booked)
         d = deal.draws
-        if d.repeat_u is not None and deal.executive and d.repeat_u[deal.k] < self.repeat_p:
+        if (
+            d.repeat_u is not None
+            and deal.executive
+            and d.repeat_u[deal.k] < self.repeat_p
+            and deal.id < MAX_FOLLOW_ON_GENERATIONS * FOLLOW_ON_ID_STRIDE
+        ):
             delay = d.repeat_delay[deal.k]  # type: ignore[index]
             if now + delay <= self.arrivals_until:
                 self._pending_repeats += 1
