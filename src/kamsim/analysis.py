@@ -1,8 +1,8 @@
 """Statistics over replications: means with Student-t confidence intervals.
 
-Depends on pandas, scipy and the KPI table's columns only, so experiments, reports and tests
-share one definition of an error bar and one way of printing a KPI's value
-(:func:`format_kpi`).
+Depends on pandas, scipy and the KPI registry (:mod:`kamsim.kpis`) only, so experiments,
+reports and tests share one definition of an error bar and one way of printing a KPI's value
+(:func:`format_kpi`, in the format the registry gives each KPI).
 """
 
 from __future__ import annotations
@@ -15,14 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from kamsim.results import KPI_COLUMNS
-
-#: KPIs in the scenario's currency: printed as whole amounts with thousands separators.
-MONEY_KPIS: tuple[str, ...] = ("bookings", "revenue", "cash", "gross_margin", "cost_of_sale")
-#: KPIs that are fractions (besides every ``util_<pool>``): printed as percentages.
-RATE_KPIS: tuple[str, ...] = ("win_rate", "gross_margin_pct")
-#: KPIs that are counts or days (besides every ``deals_<outcome>``): printed with one decimal.
-DECIMAL_KPIS: tuple[str, ...] = ("cycle_time_days",)
+from kamsim import kpis as registry
+from kamsim.kpis import FormatKind
 
 _KEYS = ("seed", "replication")
 _STATISTICS = ("mean", "half_width", "low", "high")
@@ -41,29 +35,32 @@ def _plain(x: float) -> str:
     return f"{round(x, decimals) + 0.0:,.{decimals}f}"
 
 
+# Adding 0.0 to the rounded value turns -0.0 into 0.0: no "-0.0%" for a tiny negative.
+_FORMATS: dict[FormatKind, Callable[[float], str]] = {
+    "money": lambda x: f"{round(x) + 0.0:,.0f}",
+    "percent": lambda x: f"{round(100 * x, 1) + 0.0:,.1f}%",
+    "decimal": lambda x: f"{round(x, 1) + 0.0:,.1f}",
+    "plain": _plain,
+}
+
+
 def format_kpi(kpi: str, value: float) -> str:
     """``value`` of the KPI named ``kpi`` as text, the one number format of reports.
 
-    Rates (``util_<pool>``, ``win_rate``, ``gross_margin_pct``) as percentages with one
-    decimal; deal counts (``deals_<outcome>``) and ``cycle_time_days`` with one decimal (they
-    are means over replications); money as whole amounts with thousands separators. Other
-    names get thousands separators and a few significant digits. Never an exponent. A missing
-    value (NaN, an undefined KPI) is ``-``. A difference or half-width of a rate is in
-    percentage points and is printed the same way.
+    The format is the KPI's in the registry (:data:`kamsim.kpis.KPIS`): ``percent`` (rates,
+    shares) as percentages with one decimal; ``decimal`` (deal counts, days; means over
+    replications) with one decimal; ``money`` as whole amounts with thousands separators.
+    Names that are not registered KPIs get thousands separators and a few significant digits.
+    Never an exponent. A missing value (NaN, an undefined KPI) is ``-``. A difference or
+    half-width of a rate is in percentage points and is printed the same way.
     """
     x = float(value)
     if math.isnan(x):
         return "-"
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
-    # Adding 0.0 to the rounded value turns -0.0 into 0.0: no "-0.0%" for a tiny negative.
-    if kpi.startswith("util_") or kpi in RATE_KPIS:
-        return f"{round(100 * x, 1) + 0.0:,.1f}%"
-    if kpi.startswith("deals_") or kpi in DECIMAL_KPIS:
-        return f"{round(x, 1) + 0.0:,.1f}"
-    if kpi in MONEY_KPIS:
-        return f"{round(x) + 0.0:,.0f}"
-    return _plain(x)
+    entry = registry.lookup(kpi)
+    return _FORMATS[entry.format if entry else "plain"](x)
 
 
 class KpiTable(pd.DataFrame):
@@ -166,10 +163,10 @@ def _kpi_columns(table: object, name: str) -> list[str]:
             "(pass the kpis table of a run)"
         )
     kpis = [str(c) for c in cols if c not in _KEYS]
-    if not any(c in KPI_COLUMNS for c in kpis):
+    if not any(c in registry.KPIS for c in kpis):
         raise ValueError(
             f"{name} is not a KPI table: none of its columns is a KPI "
-            f"({_listed([c for c in KPI_COLUMNS if c not in _KEYS])})"
+            f"({_listed(list(registry.KPIS))})"
         )
     wrong = [c for c in kpis if not pd.api.types.is_numeric_dtype(table[c])]
     if wrong:

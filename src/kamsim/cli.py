@@ -16,7 +16,8 @@ import pandas as pd
 import typer
 from tqdm import tqdm
 
-from kamsim.analysis import MONEY_KPIS, format_kpi, summarise
+from kamsim import kpis as registry
+from kamsim.analysis import format_kpi, summarise
 from kamsim.errors import Problem, ScenarioError
 from kamsim.io import check_output_folder, load_scenario, scenario_json_schema, write_run
 from kamsim.limits import MAX_REPS, MAX_SEED
@@ -56,7 +57,8 @@ def _fmt(kpi: str, x: float) -> str:
 
 
 def format_summary(summary: pd.DataFrame, currency: str) -> str:
-    """KPI table as aligned text: mean and the 95% interval."""
+    """KPI table as aligned text: mean and the 95% interval; KPIs whose unit is ``currency``
+    in the registry (:data:`kamsim.kpis.KPIS`) are labelled with ``currency``."""
     lines = [f"{'kpi':<20} {'mean':>18} {'95% CI':>36}"]
     for row in summary.to_dict("records"):
         kpi = str(row["kpi"])
@@ -66,7 +68,8 @@ def format_summary(summary: pd.DataFrame, currency: str) -> str:
             if math.isnan(float(row["half_width"]))
             else (f"[{_fmt(kpi, low)}, {_fmt(kpi, high)}]")
         )
-        label = f"{kpi} ({currency})" if kpi in MONEY_KPIS else kpi
+        entry = registry.lookup(kpi)
+        label = f"{kpi} ({currency})" if entry and entry.unit == "currency" else kpi
         lines.append(f"{label:<20} {_fmt(kpi, mean):>18} {ci:>36}")
     return "\n".join(lines)
 

@@ -6,7 +6,8 @@ Overrides (``--set key=value``) apply after inheritance. Every problem is collec
 as one :class:`~kamsim.errors.ScenarioError` naming the field and, where it can be found, the
 file line that set it.
 
-Writing: result tables go to Parquet/CSV plus a ``manifest.json``; each file is written to a
+Writing: result tables go to the files the table registry (:data:`kamsim.tables.TABLES`)
+names, in its formats (Parquet/CSV), plus a ``manifest.json``; each file is written to a
 temporary name and renamed into place, so an interrupted run never leaves a half-written file.
 """
 
@@ -31,6 +32,7 @@ from kamsim.errors import Problem, ScenarioError, check_depth
 from kamsim.overrides import Overrides, apply_overrides, deep_merge, override_items
 from kamsim.results import Result
 from kamsim.scenario import Scenario
+from kamsim.tables import TABLES, TableFormat
 
 _LINE_COL = re.compile(r"\(at line (\d+), column \d+\)")
 
@@ -191,11 +193,12 @@ def _atomic(path: Path, write: Callable[[Path], object]) -> None:
         raise
 
 
-def write_table(df: pd.DataFrame, path: Path) -> None:
-    """Write a table atomically, as Parquet or CSV by the file suffix."""
+def write_table(df: pd.DataFrame, path: Path, file_format: TableFormat | None = None) -> None:
+    """Write a table atomically, as Parquet or CSV: ``file_format``, or else by the suffix."""
+    as_csv = file_format == "csv" if file_format else path.suffix == ".csv"
 
     def write(tmp: Path) -> None:
-        if path.suffix == ".csv":
+        if as_csv:
             df.to_csv(tmp, index=False)
         else:
             df.to_parquet(tmp, index=False)
@@ -234,18 +237,22 @@ def manifest(result: Result, reps: int) -> dict[str, Any]:
     }
 
 
-RUN_FILES = ("deals.parquet", "events.parquet", "timeseries.parquet", "kpis.csv", "manifest.json")
+MANIFEST_FILE = "manifest.json"
+"""The file, beside the tables, that records what produced a run."""
+
+RUN_FILES: tuple[str, ...] = (*(t.file for t in TABLES.values()), MANIFEST_FILE)
+"""The files of a written run: every registered table's, then the manifest."""
 
 
 def write_run(result: Result, out: Path, reps: int) -> list[Path]:
-    """Write the four tables and the manifest into ``out`` (each file atomically)."""
+    """Write every registered table and the manifest into ``out`` (each file atomically)."""
     tables = result.tables()
     paths = []
-    for name in RUN_FILES[:-1]:
-        path = out / name
-        write_table(tables[name.split(".")[0]], path)
+    for table in TABLES.values():
+        path = out / table.file
+        write_table(tables[table.name], path, table.format)
         paths.append(path)
-    path = out / RUN_FILES[-1]
+    path = out / MANIFEST_FILE
     write_json(manifest(result, reps), path)
     paths.append(path)
     return paths

@@ -1,4 +1,4 @@
-"""Records -> tidy pandas tables: ``deals``, ``events``, ``timeseries`` and ``kpis``.
+"""Records -> the tidy pandas tables of :data:`kamsim.tables.TABLES`.
 
 Built once, at the edge, with vectorised numpy; the engine never sees pandas. Every table
 carries a ``replication`` column so the tables of many replications concatenate without loss.
@@ -11,26 +11,21 @@ Definitions (the stable contract):
 - ``timeseries``: per model month (365/12 days): ``bookings``, ``revenue`` and ``cash`` are
   flows in the month; ``wip_<stage>``, ``util_<pool>`` and ``queue_<pool>`` are time-weighted
   averages from the engine's level monitors (not derived from ``events``).
-- ``kpis``: bookings = signed value; revenue = milestone shares recognised; cash = milestone
-  payments after their lag, all within the run; ``gross_margin`` = sum of booked value x
-  margin over signed deals; ``win_rate`` = won / (won + lost); ``cycle_time_days`` = mean days
-  from arrival to signing of won deals; ``cost_of_sale`` = headcount x monthly cost of every
-  pool over the run; ``util_<pool>`` = busy slot-days / (capacity as run x run length); a WIP
-  cap lowers the account managers' capacity.
+- ``kpis``: one row per replication: ``replication``, ``seed``, then every KPI of
+  :data:`kamsim.kpis.KPIS` in its order; each entry's ``definition`` is that KPI's contract.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from itertools import chain
-from operator import attrgetter
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from kamsim.gcpause import paused_gc
+from kamsim.kpis import KEY_COLUMNS, KPIS, kpi_columns
 from kamsim.model.records import (
     BUSY0,
     MONEY_KINDS,
@@ -38,27 +33,15 @@ from kamsim.model.records import (
     QUEUE0,
     SERIES,
     WIP0,
+    DealRow,
     Records,
 )
 from kamsim.scenario import Scenario
+from kamsim.tables import TABLES
 from kamsim.vocabulary import DAYS_PER_MONTH, OUTCOMES, POOLS, STAGES
 
-KPI_COLUMNS: tuple[str, ...] = (
-    "replication",
-    "seed",
-    "bookings",
-    "revenue",
-    "cash",
-    "gross_margin",
-    "gross_margin_pct",
-    "win_rate",
-    "cycle_time_days",
-    "deals_won",
-    "deals_lost",
-    "deals_open",
-    "cost_of_sale",
-    *(f"util_{p}" for p in POOLS),
-)
+KPI_COLUMNS: tuple[str, ...] = kpi_columns()
+"""The ``kpis`` table's columns, from the KPI registry (:mod:`kamsim.kpis`)."""
 
 _STAGE_CAT = pd.CategoricalDtype(list(STAGES), ordered=True)
 _POOL_CAT = pd.CategoricalDtype(list(POOLS))
@@ -66,7 +49,8 @@ _POOL_CAT = pd.CategoricalDtype(list(POOLS))
 
 @dataclass(frozen=True)
 class Result:
-    """Tables of one or more replications of one scenario."""
+    """Tables of one or more replications of one scenario: one attribute per table of
+    :data:`kamsim.tables.TABLES`, in its order, after ``scenario`` and ``seed``."""
 
     scenario: Scenario
     seed: int
@@ -76,12 +60,12 @@ class Result:
     kpis: pd.DataFrame
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {
-            "deals": self.deals,
-            "events": self.events,
-            "timeseries": self.timeseries,
-            "kpis": self.kpis,
-        }
+        """Every table by name, in the registry's order."""
+        return {name: getattr(self, name) for name in TABLES}
+
+
+if tuple(f.name for f in fields(Result))[2:] != tuple(TABLES):
+    raise TypeError("Result's table attributes differ from kamsim.tables.TABLES")
 
 
 def _month_edges(span: float) -> np.ndarray[Any, Any]:
@@ -128,44 +112,42 @@ def _integrate(
 
 
 def _deals(rec: Records, holds: dict[str, np.ndarray[Any, Any]]) -> pd.DataFrame:
-    deals = sorted(rec.deals, key=attrgetter("id"))
+    rows = sorted(rec.deals)  # by deal id, the rows' first field
     grades = rec.scenario.grade_keys
-    n = len(deals)
+    n = len(rows)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(DealRow._fields)
+    cols: dict[str, tuple[Any, ...]] = dict(zip(DealRow._fields, columns, strict=True))
 
-    def floats(attr: str) -> np.ndarray[Any, Any]:
-        return np.fromiter(map(attrgetter(attr), deals), dtype=float, count=n)
+    def floats(name: str) -> np.ndarray[Any, Any]:
+        return np.fromiter(cols[name], dtype=float, count=n)
 
     price = floats("price_factor")
     margin = floats("margin")
-    ids = np.fromiter(map(attrgetter("id"), deals), dtype=np.int64, count=n)
+    ids = np.fromiter(cols["deal_id"], dtype=np.int64, count=n)
     out = pd.DataFrame(
         {
             "replication": np.full(n, rec.replication, dtype=np.int64),
             "deal_id": ids,
-            "account_id": [f"{grades[d.grade]}-{d.account:04d}" for d in deals],
+            "account_id": [
+                f"{grades[g]}-{a:04d}" for g, a in zip(cols["grade"], cols["account"], strict=True)
+            ],
             "grade": pd.Categorical.from_codes(
-                list(map(attrgetter("grade"), deals)), dtype=pd.CategoricalDtype(list(grades))
+                list(cols["grade"]), dtype=pd.CategoricalDtype(list(grades))
             ),
             "value": floats("value"),
             "margin": margin,
             "arrived_at": floats("arrived_at"),
-            "last_stage": pd.Categorical.from_codes(
-                list(map(attrgetter("stage"), deals)), dtype=_STAGE_CAT
-            ),
-            "outcome": pd.Categorical(
-                list(map(attrgetter("outcome"), deals)), categories=list(OUTCOMES)
-            ),
-            "exit_reason": pd.array([d.exit_reason or None for d in deals], dtype="string"),
+            "last_stage": pd.Categorical.from_codes(list(cols["last_stage"]), dtype=_STAGE_CAT),
+            "outcome": pd.Categorical(list(cols["outcome"]), categories=list(OUTCOMES)),
+            "exit_reason": pd.array(list(cols["exit_reason"]), dtype="string"),
             "signed_at": floats("signed_at"),
             "closed_at": floats("closed_at"),
             "booked_value": floats("booked"),
             "discount": 1.0 - price,
             "booked_margin": 1.0 - (1.0 - margin) / price,
-            "repeat_of": pd.array(
-                [d.parent if d.parent >= 0 else None for d in deals], dtype="Int64"
-            ),
+            "repeat_of": pd.array(list(cols["parent"]), dtype="Int64"),
             "accepted_at": floats("accepted_at"),
-            "cancelled": np.fromiter(map(attrgetter("cancelled"), deals), dtype=bool, count=n),
+            "cancelled": np.fromiter(cols["cancelled"], dtype=bool, count=n),
         }
     )
     # A wait ends when granted, when the deal gave up (went cold, stalled) or at the end.
@@ -272,24 +254,16 @@ def _kpis(rec: Records, deals: pd.DataFrame, ts: pd.DataFrame) -> pd.DataFrame:
         col = ts[f"util_{pool}"].to_numpy()
         row[f"util_{pool}"] = float(np.dot(col, widths) / rec.span) if rec.capacity[p] else NAN
     kpis = pd.DataFrame([row], columns=list(KPI_COLUMNS))
-    return kpis.astype(
-        {
-            "replication": np.int64,
-            "seed": np.int64,
-            "deals_won": np.int64,
-            "deals_lost": np.int64,
-            "deals_open": np.int64,
-        }
-    )
+    whole = [*KEY_COLUMNS, *(k.name for k in KPIS.values() if k.integer)]
+    return kpis.astype(dict.fromkeys(whole, np.int64))
 
 
 def build_result(rec: Records) -> Result:
     """All four tables of one replication."""
-    with paused_gc():
-        events, holds = _events(rec)
-        deals = _deals(rec, holds)
-        ts = _timeseries(rec)
-        return Result(rec.scenario, rec.seed, deals, events, ts, _kpis(rec, deals, ts))
+    events, holds = _events(rec)
+    deals = _deals(rec, holds)
+    ts = _timeseries(rec)
+    return Result(rec.scenario, rec.seed, deals, events, ts, _kpis(rec, deals, ts))
 
 
 def concat_results(results: list[Result]) -> Result:
@@ -297,11 +271,7 @@ def concat_results(results: list[Result]) -> Result:
     if not results:
         raise ValueError("no results to combine")
     first = results[0]
-    return Result(
-        first.scenario,
-        first.seed,
-        *(
-            pd.concat([getattr(r, name) for r in results], ignore_index=True)
-            for name in ("deals", "events", "timeseries", "kpis")
-        ),
-    )
+    stacked = {
+        name: pd.concat([getattr(r, name) for r in results], ignore_index=True) for name in TABLES
+    }
+    return Result(first.scenario, first.seed, **stacked)

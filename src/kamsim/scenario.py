@@ -16,57 +16,60 @@ Variants are new validated copies (``scenario.with_overrides([...])``), never mu
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Self, TypeVar
+from typing import Annotated, Any, Self
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from kamsim.distributions import Distribution, Fixed, fixed
 from kamsim.errors import ScenarioError, check_depth, problems_from_validation
+from kamsim.extensions import ExtensionParams, validate_extensions
 from kamsim.limits import (
     MAX_ACCOUNTS,
-    MAX_DAYS,
     MAX_DEALS_PER_PERSON,
     MAX_DRAIN_MONTHS,
     MAX_EXPECTED_LEADS,
     MAX_FOLLOW_ON_GENERATIONS,
     MAX_HEADCOUNT,
     MAX_HORIZON_MONTHS,
-    MAX_MONEY,
-    PACE_RANGE,
+)
+from kamsim.mechanisms import (
+    Competition,
+    Contract,
+    Implementation,
+    PeriodEnd,
+    Relationship,
+    Repeat,
 )
 from kamsim.overrides import Overrides, apply_overrides
 from kamsim.policies import Policy
+from kamsim.stages import Stages
 from kamsim.validation import (
-    DISCOUNT,
     MARGIN,
     MONEY,
-    PROBABILITY,
-    RIVALS,
     Date,
     Days,
-    OddsRatio,
-    PerGrade,
+    Monthly,
     Probability,
     Range,
     Strict,
 )
 from kamsim.vocabulary import (
     DAYS_PER_MONTH,
-    DEFAULT_EXIT_REASONS,
     GRADES,
     POOLS,
     STAGES,
     GradeKey,
     PoolKey,
-    StageKey,
 )
 
 SHARE_TOLERANCE = 1e-6
-PACE = Range(*PACE_RANGE)
-POSITIVE_DAYS = Range(0.0, MAX_DAYS, low_open=True)
-T = TypeVar("T")
-Monthly = Annotated[list[T], Field(min_length=12, max_length=12)]
-"""Twelve values, January to December."""
 
 
 class Calendar(Strict):
@@ -126,76 +129,6 @@ class Grade(Strict):
     accounts: Annotated[int, Field(ge=1, le=MAX_ACCOUNTS)] = 50
     """Number of distinct accounts of this grade; a deal's account is drawn uniformly among them,
     so one account can bring several deals."""
-
-
-class StageOdds(Strict):
-    """Odds ratios on a stage's pass chance: logit(p) = logit(grade base) + sum of log ORs."""
-
-    access: OddsRatio = 1.0
-    """Deal has access to the decision makers."""
-    champion: OddsRatio = 1.0
-    """Deal has an inside champion (内线) at the time of the pass draw."""
-    executive: OddsRatio = 1.0
-    """Deal has an executive-level relationship (客户高层)."""
-    shaped: OddsRatio = 1.0
-    """Buying criteria were shaped in our favour during the proposal (tender mainly)."""
-    competitor: OddsRatio = 1.0
-    """Per rival bidder beyond the first (tender mainly)."""
-
-
-class Stage(Strict):
-    """One of the six stages: how long it takes, whom it needs, how often deals pass it."""
-
-    duration: Days = fixed(0.0)
-    """Working time in the stage in days, once the pools it needs are free."""
-    pools: list[PoolKey] = Field(default_factory=list)
-    """Pools whose slot the deal holds for the stage's duration (taken in the fixed pool order)."""
-    pass_probability: PerGrade = Field(default_factory=lambda: dict.fromkeys(GRADES, 1.0))
-    """Chance of passing the stage: one number for all grades, or a table by grade."""
-    exit_reason: str | None = None
-    """Exit reason of a deal that fails the stage (default: the stage's usual reason)."""
-    odds: StageOdds = StageOdds()
-    """Odds ratios on the pass chance from the deal's relationship state (1 = no effect)."""
-    wait_half_life_days: Annotated[float, POSITIVE_DAYS.bounds()] | None = None
-    """Waiting costs deals: the pass chance is multiplied by 0.5^(days queued for our people
-    in this stage / half-life). Empty: waiting costs nothing (FIGURES.md: 60 d, 30-120 d)."""
-    patience: Days | None = None
-    """Days a customer waits for our people in this stage before going cold (exit
-    ``went_cold``), drawn per deal; exponential makes Erlang A apply. Empty: endless patience."""
-
-    @field_validator("pools")
-    @classmethod
-    def _unique(cls, v: list[PoolKey]) -> list[PoolKey]:
-        if len(set(v)) != len(v):
-            raise ValueError("a pool is listed twice")
-        return sorted(v, key=POOLS.index)
-
-    def pass_for(self, grade: GradeKey) -> float:
-        return self.pass_probability[grade]
-
-
-class Stages(Strict):
-    """The six stages in order; an omitted stage is instantaneous and always passed."""
-
-    development: Stage = Stage()
-    """Customer development (客户开发): ends with accurate project information."""
-    approval: Stage = Stage()
-    """Project approval (立项): ends with the internal presales registration approved."""
-    proposal: Stage = Stage()
-    """Proposal (提案): demos, visits, solution accepted."""
-    tender: Stage = Stage()
-    """Tender / bidding (招投标): ends with the bid submitted and decided."""
-    negotiation: Stage = Stage()
-    """Commercial negotiation (商务谈判): ends with the contract signed."""
-    implementation: Stage = Stage()
-    """Implementation (工程实施): delivery to acceptance; failing it means cancellation."""
-
-    def __getitem__(self, key: StageKey) -> Stage:
-        stage: Stage = getattr(self, key)
-        return stage
-
-    def exit_reason(self, key: StageKey) -> str:
-        return self[key].exit_reason or DEFAULT_EXIT_REASONS[key]
 
 
 class Pool(Strict):
@@ -270,111 +203,6 @@ class Payments(Strict):
         return self.signing, self.delivery, self.acceptance
 
 
-class Relationship(Strict):
-    """The deal's relationship state, drawn when the lead arrives (all off by default)."""
-
-    access_probability: PerGrade = Field(default_factory=lambda: dict.fromkeys(GRADES, 0.0))
-    """Chance that we have access to the decision makers, by grade."""
-    champion_probability: PerGrade = Field(default_factory=lambda: dict.fromkeys(GRADES, 0.0))
-    """Chance of an inside champion (内线), by grade."""
-    champion_loss_per_year: Annotated[float, Range(0.0, 365.0).bounds()] = 0.0
-    """Hazard of losing the champion (reorganisation, job change); FIGURES.md: 10%/yr (L)."""
-    executive_probability: PerGrade = Field(default_factory=lambda: dict.fromkeys(GRADES, 0.0))
-    """Chance of an existing executive relationship when the lead arrives, by grade."""
-    executive_visit_days: Days = fixed(5.0)
-    """How long an executive engagement holds an ``executives`` slot."""
-
-
-class ShapingOdds(Strict):
-    """Odds ratios on the chance that the proposal shapes the buying criteria."""
-
-    access: OddsRatio = 1.0
-    """Access to the decision makers."""
-    champion: OddsRatio = 1.0
-    """An inside champion."""
-    executive: OddsRatio = 1.0
-    """An executive relationship."""
-
-
-class Competition(Strict):
-    """Criteria shaping, rivals and price fights at the tender."""
-
-    competitors: Annotated[Distribution, RIVALS.fits()] = fixed(1.0)
-    """Number of rival bidders (rounded down), drawn per deal, in [0, 100]."""
-    shaping_probability: PerGrade = Field(default_factory=lambda: dict.fromkeys(GRADES, 0.0))
-    """Base chance that the proposal shapes the buying criteria in our favour, by grade."""
-    shaping_odds: ShapingOdds = ShapingOdds()
-    """How relationship state raises the shaping chance."""
-    price_fight_discount: Annotated[Distribution, DISCOUNT.fits()] = fixed(0.0)
-    """Discount on the winning price when the criteria were not shaped (a price fight), in
-    [0, 1)."""
-    withdraw_probability: Probability = 0.0
-    """Chance that a deal whose criteria favour a rival (not shaped) withdraws at the tender."""
-
-
-class Contract(Strict):
-    """Contract approval before signing (deal desk, legal, finance)."""
-
-    approval_days: Days | None = None
-    """Days of an ``approvers`` slot to approve the contract after negotiation; a discount
-    beyond ``policy.discount_authority`` needs a second approval of the same length.
-    Empty: no contract approval step."""
-
-
-class Implementation(Strict):
-    """Delivery: size-dependent duration, change orders, acceptance."""
-
-    value_elasticity: Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)] = 0.0
-    """Duration scales with (value / reference_value)^elasticity (FIGURES.md: beta 0.5, L)."""
-    reference_value: Annotated[float, Range(1.0, MAX_MONEY).bounds()] = 3.0e6
-    """Contract value at which the stage duration is as drawn."""
-    change_orders_per_month: Annotated[float, Range(0.0, 30.0).bounds()] = 0.0
-    """Rate of change orders during delivery work."""
-    change_order_value_share: Annotated[float, PROBABILITY.bounds()] = 0.0
-    """Contract value each change order adds, as a share of the signed value."""
-    change_order_days: Annotated[float, Range(0.0, 365.0).bounds()] = 0.0
-    """Delivery work each change order adds, in days."""
-    acceptance_delay_days: Days = fixed(0.0)
-    """Days from the end of delivery work to the customer's final acceptance (no pool held)."""
-
-
-class Repeat(Strict):
-    """Repeat business (续单): accepted projects with an executive relationship bring leads."""
-
-    probability: Probability = 0.0
-    """Chance that an accepted project with an executive relationship brings a follow-on lead."""
-    delay_days: Days = fixed(180.0)
-    """Days from acceptance to the follow-on lead."""
-
-
-class PeriodLevel(Strict):
-    """Behaviour in the closing window of one kind of period."""
-
-    intensity: Annotated[float, PACE.bounds()] = 1.0
-    """Multiplier on the pace of closing (negotiation work) inside the window, in [0.01, 100]."""
-    discount: Annotated[float, DISCOUNT.bounds()] = 0.0
-    """Extra discount on deals signed inside the window."""
-
-
-class PeriodEnd(Strict):
-    """Month, quarter and year ends pull closes forward at a discount; customers' acceptance
-    pace varies by calendar month (Q4 bunching)."""
-
-    window_days: Annotated[float, Field(ge=0, le=30, allow_inf_nan=False)] = 14.0
-    """Length of the closing window at the end of each period, in days."""
-    month: PeriodLevel = PeriodLevel()
-    """Month ends."""
-    quarter: PeriodLevel = PeriodLevel()
-    """Quarter ends (take precedence over month ends)."""
-    year: PeriodLevel = PeriodLevel()
-    """Year ends (take precedence over quarter ends)."""
-    acceptance_pace: Monthly[Annotated[float, PACE.bounds()]] = Field(
-        default_factory=lambda: [1.0] * 12
-    )
-    """Pace of customers' acceptance by calendar month (January..December); gov/SOE customers
-    accept much of their projects in Q4, e.g. 0.7 for January-September and 2.5 for Q4."""
-
-
 def _single_grade() -> dict[GradeKey, Grade]:
     return {"A": Grade(share=1.0, value=Fixed(value=1e6))}
 
@@ -414,6 +242,11 @@ class Scenario(Strict):
     """Period-end effects."""
     policy: Policy = Policy()
     """The levers management pulls (see ``kamsim.policies``)."""
+    extensions: Annotated[
+        dict[str, SerializeAsAny[ExtensionParams]],
+        BeforeValidator(validate_extensions, json_schema_input_type=dict[str, dict[str, Any]]),
+    ] = Field(default_factory=dict)
+    """Steps registered through ``kamsim.extensions``, each placed in a stage."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

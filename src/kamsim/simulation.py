@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kamsim.gcpause import paused_gc
 from kamsim.limits import MAX_REPS, MAX_SEED
-from kamsim.model import run_replication
+from kamsim.model import Rules, run_replication
 from kamsim.results import Result, build_result, concat_results
 from kamsim.scenario import Scenario
 
@@ -33,7 +34,14 @@ def simulate(scenario: Scenario, seed: int = 0, replication: int = 0) -> Result:
     _check_scenario(scenario)
     _check_int("seed", seed, 0, MAX_SEED)
     _check_int("replication", replication, 0, MAX_SEED)
-    return build_result(run_replication(scenario, seed, replication))
+    return _replicate(Rules(scenario), seed, replication)
+
+
+def _replicate(rules: Rules, seed: int, replication: int) -> Result:
+    """One replication's tables. The cyclic garbage collector pauses while the engine and the
+    table builder allocate (``kamsim.gcpause``)."""
+    with paused_gc():
+        return build_result(run_replication(rules, seed, replication))
 
 
 def run(
@@ -48,9 +56,10 @@ def run(
     _check_int("seed", seed, 0, MAX_SEED)
     if progress is not None and not callable(progress):
         raise ValueError("progress: expected a callable taking the number of replications done")
+    rules = Rules(scenario)  # settings once per scenario, luck once per replication
     results = []
     for r in range(reps):
-        results.append(simulate(scenario, seed=seed, replication=r))
+        results.append(_replicate(rules, seed, r))
         if progress is not None:
             progress(1)
     return concat_results(results)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -147,6 +147,11 @@ def _date(value: Any) -> Any:
 
 Date = Annotated[dt.date, BeforeValidator(_date, json_schema_input_type=dt.date)]
 """A calendar date: a TOML date or ISO text (``2027-01-01``), nothing else."""
+
+
+T = TypeVar("T")
+Monthly = Annotated[list[T], Field(min_length=12, max_length=12)]
+"""Twelve values, January to December."""
 
 
 class Strict(BaseModel):

@@ -2,5 +2,6 @@
 
 from kamsim.model.engine import World, run_replication
 from kamsim.model.records import Records
+from kamsim.model.rules import Rules
 
-__all__ = ["Records", "World", "run_replication"]
+__all__ = ["Records", "Rules", "World", "run_replication"]

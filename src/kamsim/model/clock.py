@@ -1,31 +1,53 @@
 """Timed callbacks on SimPy's event loop, without SimPy's per-event objects.
 
-``simpy.Environment.step`` pops ``(time, priority, id, event)`` from the environment's heap,
-swaps ``event.callbacks`` for ``None``, calls each callback with the event and then reads
-``event._ok``. Any object with those two attributes is therefore an event the loop can run,
-and ``Environment.schedule`` (public API) puts it on the heap. The engine uses this to make a
-deal its own timer (a visit's step end costs one heap entry and no allocation) and ``Wake``
-for the few other timers; SimPy's clock, heap order and ``run(until=...)`` stay in charge.
+This module is the only place that knows SimPy 4's event protocol. ``Environment.step`` pops
+``(time, priority, id, event)`` from the environment's heap, swaps ``event.callbacks`` for
+``None``, calls each callback with the event and then reads ``event._ok``. Any object with
+those two attributes is therefore an event the loop can run, and ``Environment.schedule``
+(public API) puts it on the heap. :class:`Timer` is that object: a deal is a ``Timer`` (a
+visit's step end costs one heap entry and no allocation), and :class:`Wake` carries a value
+for the few other timers. SimPy's clock, heap order and ``run(until=...)`` stay in charge.
 
-The step-end callback list is shared by all deals: SimPy only reads it. This module is the
-single place that relies on that protocol (SimPy 4.x, pinned in pyproject).
+``tests/test_clock.py`` checks this protocol against the installed SimPy; pyproject pins
+SimPy to 4.x. SimPy 5 would need only this module to change (README, "SimPy").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
+
+import simpy
 
 NORMAL = 1
 """SimPy's priority for ordinary events (URGENT = 0 runs first at equal times)."""
 
 
-class Wake:
-    """A bare timed event carrying a value to its callback."""
+class Timer:
+    """Something SimPy's loop can run: ``callbacks`` are called with the timer when it fires."""
 
-    __slots__ = ("_ok", "callbacks", "value")
+    __slots__ = ("_ok", "callbacks")
 
-    def __init__(self, callback: Callable[[Any], None], value: object = None) -> None:
-        self.callbacks = [callback]
+    def __init__(self) -> None:
         self._ok = True
-        self.value = value
+        self.callbacks: list[Callable[[Any], None]] | None = None
+
+
+class Wake(Timer):
+    """A bare timer carrying a value to its callback."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, callback: Callable[[Any], None], value: Any = None) -> None:
+        self._ok = True
+        self.callbacks = [callback]
+        self.value: Any = value
+
+
+Schedule = Callable[[Timer, int, float], None]
+"""``schedule(timer, priority, delay)``: fire ``timer`` ``delay`` days from now."""
+
+
+def scheduler(env: simpy.Environment) -> Schedule:
+    """The environment's public ``schedule``, typed for timers (SimPy annotates Events)."""
+    return cast(Schedule, env.schedule)

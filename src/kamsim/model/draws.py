@@ -20,14 +20,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from kamsim.limits import MAX_CHANGE_ORDERS, MAX_COMPETITORS
+from kamsim.model.switches import Switches
 from kamsim.rng import Streams
 from kamsim.scenario import Scenario
 from kamsim.vocabulary import DAYS_PER_MONTH, STAGES, GradeKey
+
+
+class Rules(Protocol):
+    """What the draws read of the rules: the scenario and its switches."""
+
+    @property
+    def scenario(self) -> Scenario: ...
+    @property
+    def switches(self) -> Switches: ...
 
 
 def arrival_times(scenario: Scenario, streams: Streams) -> list[float]:
@@ -98,7 +108,7 @@ class DealDraws:
     @classmethod
     def draw(
         cls,
-        scenario: Scenario,
+        rules: Rules,
         streams: Streams,
         n: int,
         prefix: str = "",
@@ -108,7 +118,7 @@ class DealDraws:
 
         ``grade`` fixes the grades (follow-on leads keep their account's grade).
         """
-        return cls(**{k: _lists(v) for k, v in _draw(scenario, streams, n, prefix, grade)})
+        return cls(**{k: _lists(v) for k, v in _draw(rules, streams, n, prefix, grade)})
 
 
 class DrawBlock:
@@ -125,7 +135,7 @@ class DrawBlock:
 
     def __init__(
         self,
-        scenario: Scenario,
+        rules: Rules,
         streams: Streams,
         n: int,
         prefix: str,
@@ -143,7 +153,7 @@ class DrawBlock:
             return kind, len(columns[kind]) - 1
 
         self._layout: list[tuple[str, Any]] = []
-        for name, v in _draw(scenario, streams, n, prefix, grade):
+        for name, v in _draw(rules, streams, n, prefix, grade):
             if v is not None:
                 self._layout.append(
                     (name, [place(a) for a in v] if isinstance(v, list) else place(v))
@@ -175,13 +185,14 @@ def _lists(v: Any) -> Any:
 
 
 def _draw(
-    scenario: Scenario,
+    rules: Rules,
     streams: Streams,
     n: int,
     prefix: str,
     grade: np.ndarray[Any, Any] | None,
 ) -> Iterator[tuple[str, Any]]:
     """``(field of DealDraws, array or list of arrays)`` of ``n`` deals; see ``DealDraws``."""
+    scenario = rules.scenario
 
     def rng(purpose: str) -> np.random.Generator:
         return streams(prefix + purpose)
@@ -207,7 +218,7 @@ def _draw(
     if impl.value_elasticity:
         work = work * (np.maximum(value, 0) / impl.reference_value) ** impl.value_elasticity
     change_orders = None
-    if impl.change_orders_per_month > 0:
+    if rules.switches.change_orders:
         mean = np.minimum(impl.change_orders_per_month * work / DAYS_PER_MONTH, MAX_CHANGE_ORDERS)
         change_orders = rng("change_orders").poisson(mean)
         work = work + change_orders * impl.change_order_days
@@ -221,16 +232,19 @@ def _draw(
     yield "pass_u", [rng(f"pass.{s}").uniform(size=n) for s in STAGES]
     yield "lag", [scenario.payments.lag_days.sample(lag_rng, n) for _ in range(3)]
     yield "change_orders", change_orders
-    yield from _draw_mechanisms(scenario, rng, n, grade)
+    yield from _draw_mechanisms(rules, rng, n, grade)
 
 
 def _draw_mechanisms(
-    scenario: Scenario,
+    rules: Rules,
     rng: Callable[[str], np.random.Generator],
     n: int,
     grade: np.ndarray[Any, Any],
 ) -> Iterator[tuple[str, Any]]:
-    """Inputs of the optional mechanisms that are on (the others keep their ``None``)."""
+    """Inputs of the optional mechanisms that are on (the others keep their ``None``); the
+    switches are the rules', so the engine's steps and these draws always agree."""
+    scenario = rules.scenario
+    on = rules.switches
     grades = scenario.grade_keys
 
     def by_grade(table: dict[GradeKey, float]) -> np.ndarray[Any, Any]:
@@ -238,45 +252,44 @@ def _draw_mechanisms(
         return np.asarray(per_grade[grade])
 
     rel = scenario.relationship
-    if any(rel.access_probability.values()):
+    if on.access:
         u = rng("relationship.access").uniform(size=n)
         yield "access", u < by_grade(rel.access_probability)
-    if any(rel.champion_probability.values()):
+    if on.champion:
         has = rng("relationship.champion").uniform(size=n) < by_grade(rel.champion_probability)
         loss = np.full(n, np.inf)
-        if rel.champion_loss_per_year > 0:
+        if on.champion_loss:
             loss = rng("relationship.champion_loss").exponential(
                 365.0 / rel.champion_loss_per_year, n
             )
         yield "champion_until", np.where(has, loss, -np.inf)
-    if any(rel.executive_probability.values()):
+    if on.executive:
         u = rng("relationship.executive").uniform(size=n)
         yield "executive", u < by_grade(rel.executive_probability)
-    pol = scenario.policy
-    if pol.executive_engagement != "none" or pol.pipeline_review.action == "rescue":
+    if on.visits:
         yield "visit", rel.executive_visit_days.sample(rng("executive_visit"), n)
     comp = scenario.competition
-    if any(scenario.stages[s].odds.competitor != 1.0 for s in STAGES):
+    if on.competitors:
         rivals = comp.competitors.sample(rng("competitors"), n)
         yield "competitors", np.minimum(np.floor(rivals), MAX_COMPETITORS).astype(int)
-    if any(comp.shaping_probability.values()):
+    if on.shaping:
         yield "shape_u", rng("shaping").uniform(size=n)
-    if comp.withdraw_probability > 0:
+    if on.withdraw:
         yield "withdraw_u", rng("withdraw").uniform(size=n)
-    if comp.price_fight_discount.mean > 0:
+    if on.price_fight:
         yield "price_discount", comp.price_fight_discount.sample(rng("price_fight_discount"), n)
     patience = [
         None if (p := scenario.stages[s].patience) is None else p.sample(rng(f"patience.{s}"), n)
         for s in STAGES
     ]
-    if any(p is not None for p in patience):
+    if any(on.patience):
         yield "patience", patience
-    if scenario.contract.approval_days is not None:
+    if on.approval and scenario.contract.approval_days is not None:
         yield "approval", scenario.contract.approval_days.sample(rng("contract_approval"), n)
     delay = scenario.implementation.acceptance_delay_days
-    if delay.mean > 0:
+    if on.acceptance_delay:
         yield "acceptance_delay", delay.sample(rng("acceptance_delay"), n)
     rep = scenario.repeat
-    if rep.probability > 0:
+    if on.repeat:
         yield "repeat_u", rng("repeat.decision").uniform(size=n)
         yield "repeat_delay", rep.delay_days.sample(rng("repeat.delay"), n)

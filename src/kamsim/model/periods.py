@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from kamsim.scenario import PeriodEnd
+from kamsim.mechanisms import PeriodEnd
 from kamsim.vocabulary import DAYS_PER_MONTH
 
 M = DAYS_PER_MONTH

@@ -10,20 +10,34 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
 
-from kamsim.model.records import BUSY0, QUEUE0, Deal
+from kamsim.model.records import BUSY0, QUEUE0
 
-QUEUE_KEYS: dict[str, Callable[[Deal], float]] = {
+
+class Waiting(Protocol):
+    """What a queue order reads of a waiting deal."""
+
+    grade: int
+    value: float
+    arrived_at: float
+
+
+W = TypeVar("W", bound=Waiting)
+
+QUEUE_KEYS: dict[str, Callable[[Waiting], float]] = {
     "grade": lambda d: d.grade,  # A = 0 first
     "value": lambda d: -d.value,  # largest first
     "oldest": lambda d: d.arrived_at,  # earliest lead first
 }
 
 
-class PoolState:
+class PoolState(Generic[W]):
     """Busy slots and waiting deals of one pool."""
 
     __slots__ = (
+        "_fifo",
+        "_heap",
         "_key",
         "_seq",
         "busy",
@@ -44,26 +58,28 @@ class PoolState:
         self.queue_series = QUEUE0 + index
         self._key = QUEUE_KEYS.get(order)
         self._seq = 0
-        self.queue: deque[Deal] | list[tuple[float, int, Deal]]
-        self.push: Callable[[Deal], None]
-        self.pop: Callable[[], Deal]
+        self._fifo: deque[W] = deque()
+        self._heap: list[tuple[float, int, W]] = []
+        self.queue: deque[W] | list[tuple[float, int, W]]
+        self.push: Callable[[W], None]
+        self.pop: Callable[[], W]
         if self._key is None:  # the common case runs on deque's own C methods
-            fifo: deque[Deal] = deque()
-            self.queue, self.push, self.pop = fifo, fifo.append, fifo.popleft
+            self.queue, self.push, self.pop = self._fifo, self._fifo.append, self._fifo.popleft
         else:
-            self.queue, self.push, self.pop = [], self._push_heap, self._pop_heap
+            self.queue, self.push, self.pop = self._heap, self._push_heap, self._pop_heap
 
-    def _push_heap(self, deal: Deal) -> None:
+    def _push_heap(self, deal: W) -> None:
+        assert self._key is not None
         self._seq += 1
-        heapq.heappush(self.queue, (self._key(deal), self._seq, deal))  # type: ignore
+        heapq.heappush(self._heap, (self._key(deal), self._seq, deal))
 
-    def _pop_heap(self) -> Deal:
-        return heapq.heappop(self.queue)[2]  # type: ignore
+    def _pop_heap(self) -> W:
+        return heapq.heappop(self._heap)[2]
 
-    def remove(self, deal: Deal) -> None:
+    def remove(self, deal: W) -> None:
         """Take a deal out of the queue (it went cold or was closed); rare, so O(n) is fine."""
-        if isinstance(self.queue, deque):
-            self.queue.remove(deal)
+        if self._key is None:
+            self._fifo.remove(deal)
         else:
-            self.queue[:] = [e for e in self.queue if e[2] is not deal]
-            heapq.heapify(self.queue)
+            self._heap[:] = [e for e in self._heap if e[2] is not deal]
+            heapq.heapify(self._heap)

@@ -1,0 +1,105 @@
+"""The six stages of a deal: how long each takes, whom it needs, how often deals pass it.
+
+Part of the scenario schema (``kamsim.scenario``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import (
+    Field,
+    field_validator,
+)
+
+from kamsim.distributions import fixed
+from kamsim.limits import (
+    MAX_DAYS,
+)
+from kamsim.validation import (
+    Days,
+    OddsRatio,
+    PerGrade,
+    Range,
+    Strict,
+)
+from kamsim.vocabulary import (
+    DEFAULT_EXIT_REASONS,
+    GRADES,
+    POOLS,
+    GradeKey,
+    PoolKey,
+    StageKey,
+)
+
+POSITIVE_DAYS = Range(0.0, MAX_DAYS, low_open=True)
+
+
+class StageOdds(Strict):
+    """Odds ratios on a stage's pass chance: logit(p) = logit(grade base) + sum of log ORs."""
+
+    access: OddsRatio = 1.0
+    """Deal has access to the decision makers."""
+    champion: OddsRatio = 1.0
+    """Deal has an inside champion (内线) at the time of the pass draw."""
+    executive: OddsRatio = 1.0
+    """Deal has an executive-level relationship (客户高层)."""
+    shaped: OddsRatio = 1.0
+    """Buying criteria were shaped in our favour during the proposal (tender mainly)."""
+    competitor: OddsRatio = 1.0
+    """Per rival bidder beyond the first (tender mainly)."""
+
+
+class Stage(Strict):
+    """One of the six stages: how long it takes, whom it needs, how often deals pass it."""
+
+    duration: Days = fixed(0.0)
+    """Working time in the stage in days, once the pools it needs are free."""
+    pools: list[PoolKey] = Field(default_factory=list)
+    """Pools whose slot the deal holds for the stage's duration (taken in the fixed pool order)."""
+    pass_probability: PerGrade = Field(default_factory=lambda: dict.fromkeys(GRADES, 1.0))
+    """Chance of passing the stage: one number for all grades, or a table by grade."""
+    exit_reason: str | None = None
+    """Exit reason of a deal that fails the stage (default: the stage's usual reason)."""
+    odds: StageOdds = StageOdds()
+    """Odds ratios on the pass chance from the deal's relationship state (1 = no effect)."""
+    wait_half_life_days: Annotated[float, POSITIVE_DAYS.bounds()] | None = None
+    """Waiting costs deals: the pass chance is multiplied by 0.5^(days queued for our people in
+    this stage / half-life). Empty: waiting costs nothing (docs/sources.md §5: 60 d, 30-120 d)."""
+    patience: Days | None = None
+    """Days a customer waits for our people in this stage before going cold (exit
+    ``went_cold``), drawn per deal; exponential makes Erlang A apply. Empty: endless patience."""
+
+    @field_validator("pools")
+    @classmethod
+    def _unique(cls, v: list[PoolKey]) -> list[PoolKey]:
+        if len(set(v)) != len(v):
+            raise ValueError("a pool is listed twice")
+        return sorted(v, key=POOLS.index)
+
+    def pass_for(self, grade: GradeKey) -> float:
+        return self.pass_probability[grade]
+
+
+class Stages(Strict):
+    """The six stages in order; an omitted stage is instantaneous and always passed."""
+
+    development: Stage = Stage()
+    """Customer development (客户开发): ends with accurate project information."""
+    approval: Stage = Stage()
+    """Project approval (立项): ends with the internal presales registration approved."""
+    proposal: Stage = Stage()
+    """Proposal (提案): demos, visits, solution accepted."""
+    tender: Stage = Stage()
+    """Tender / bidding (招投标): ends with the bid submitted and decided."""
+    negotiation: Stage = Stage()
+    """Commercial negotiation (商务谈判): ends with the contract signed."""
+    implementation: Stage = Stage()
+    """Implementation (工程实施): delivery to acceptance; failing it means cancellation."""
+
+    def __getitem__(self, key: StageKey) -> Stage:
+        stage: Stage = getattr(self, key)
+        return stage
+
+    def exit_reason(self, key: StageKey) -> str:
+        return self[key].exit_reason or DEFAULT_EXIT_REASONS[key]
