@@ -24,6 +24,10 @@ these names (a tuple: one is made per slot taken, on the engine's hottest path).
 class Doing(Protocol):
     """The step a deal is in (``steps.Step``): what the engine calls on it."""
 
+    plain: bool
+    ends: bool
+    pools: tuple[int, ...]
+
     def start(self, loop: Any, deal: Deal, now: float) -> bool: ...
     def begin(self, loop: Any, deal: Deal, now: float) -> float: ...
     def end(self, loop: Any, deal: Deal, now: float) -> None: ...

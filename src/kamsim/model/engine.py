@@ -175,6 +175,9 @@ class World:
             step = steps[deal.step]
             deal.step += 1
             deal.doing = step
+            if step.plain:
+                self.take(deal, step.pools, now)
+                return
             if step.start(self, deal, now):
                 return
 
@@ -229,7 +232,8 @@ class World:
             self._release_held(deal, True, now)
         step = deal.doing
         assert step is not None
-        step.end(self, deal, now)
+        if step.ends:
+            step.end(self, deal, now)
         self._advance(deal, now)
 
     def release(self, pool: PoolState[Deal], now: float) -> None:
@@ -262,8 +266,12 @@ class World:
     # -- leaving a stage -------------------------------------------------------------------
 
     def passed(self, deal: Deal, now: float) -> None:
-        """Record a passed stage visit."""
-        self._leave(deal, PASSED, now)
+        """Record a passed stage visit (``_leave`` inlined: once per stage visit)."""
+        s = deal.stage
+        self._visits.append((deal.id, s, deal.entered, deal.started, now, PASSED))
+        wip = self.wip[s] - 1
+        self.wip[s] = wip
+        self._levels.append((now, WIP0 + s, wip))
 
     def _leave(self, deal: Deal, result: int, now: float) -> None:
         """Record the end of the current stage visit."""

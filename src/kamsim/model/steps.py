@@ -107,13 +107,18 @@ class Step:
     """Timed steps hold ``pools`` for the duration ``begin`` returns; instant steps override
     ``start`` and return from it."""
 
-    __slots__ = ("params", "pools", "rules", "stage")
+    __slots__ = ("ends", "params", "plain", "pools", "rules", "stage")
 
     def __init__(self, rules: Rules, stage: int, params: Any = None) -> None:
         self.rules = rules
         self.stage = stage
         self.params = params
         self.pools = self.holds()
+        cls = type(self)
+        self.plain = cls.start is Step.start
+        """The step only takes its pools (the engine then skips the call to ``start``)."""
+        self.ends = cls.end is not Step.end
+        """The step has an end effect (otherwise the engine skips the call to ``end``)."""
 
     def holds(self) -> tuple[int, ...]:
         """Pools the step holds (in the global pool order)."""
@@ -270,7 +275,11 @@ class Decide(Step):
         if s == APPROVAL and rules.qualification and not qualified(rules, deal):
             loop.exit(deal, "not_approved", now)
             return True
-        chance = pass_chance(rules, loop.effects.log_odds[s], deal, s, now)
+        o = loop.effects.log_odds[s]
+        if o is None and not (deal.stage_wait and rules.half_life[s]):
+            chance = rules.pass_p[s][deal.grade]  # the base chance: nothing modifies it
+        else:
+            chance = pass_chance(rules, o, deal, s, now)
         if deal.draws.pass_u[s][deal.k] >= chance:
             if s == IMPLEMENTATION:
                 loop.cancel(deal, now)
