@@ -97,9 +97,7 @@ ODDS_RATIO = Range(0.0, low_open=True)
 RIVALS = Range(0.0, MAX_COMPETITORS)
 """Number of rival bidders."""
 
-Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Probability = Annotated[float, PROBABILITY.bounds()]
 
 
 Days = Annotated[Distribution, DAYS.fits()]
