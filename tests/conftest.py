@@ -7,7 +7,7 @@ import sys
 import warnings
 
 import pytest
-from helpers import BASELINE
+from constants import BASELINE
 from typer.testing import CliRunner
 
 import kamsim

@@ -1,7 +1,8 @@
 """Shared test helpers: tiny scenario files, the statistical acceptance rule, CLI checks.
 
 Oracles in the suite never come from kamsim itself; these helpers only carry the plumbing
-every tier shares, so each rule is written once.
+every tier shares, so each rule is written once. The constants (paths, the model month, the
+domain's keys and names) live in ``constants.py``.
 """
 
 from __future__ import annotations
@@ -14,28 +15,38 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from constants import BASELINE, DAYS_PER_MONTH, KPI_COLUMNS, POOLS, ROOT, STAGES
 from scipy import stats
 from typer.testing import Result as CliResult
 
 import kamsim
 
-ROOT = Path(__file__).resolve().parents[1]
-BASELINE = ROOT / "scenarios" / "baseline.toml"
+__all__ = [  # the constants are re-exported for modules that still import them from here
+    "BASELINE",
+    "DAYS_PER_MONTH",
+    "KPI_COLUMNS",
+    "POOLS",
+    "ROOT",
+    "STAGES",
+    "Interval",
+    "assert_estimates",
+    "assert_user_error",
+    "cpu_count",
+    "erlang_c",
+    "interval",
+    "load_toml",
+    "mmc_mean_wait",
+    "write_toml",
+]
 
-DAYS_PER_MONTH = 365 / 12
-"""The model month by definition (README: "per month" means per 365/12 days)."""
-
-STAGES = ("development", "approval", "proposal", "tender", "negotiation", "implementation")
-POOLS = ("account_managers", "presales", "delivery", "approvers", "executives")
-"""The domain's keys in their documented order (DOMAIN.md, README), written out here so the
-tests do not take them from the code under test."""
-
-PRECISION = 0.02
-"""Statistical checks need a 95% half-width of at most 2% of the target..."""
+CONFIDENCE = 0.95
+"""Confidence level of the intervals the rule builds."""
 TOLERANCE_HALF_WIDTHS = 3.0
-"""...and accept an estimate within 3 half-widths of it."""
-CONTROL_OFFSETS = (0.9, 1.1)
-"""Negative controls: the same check against a target 10% off must fail."""
+"""The rule accepts an estimate within 3 half-widths of its target."""
+PRECISION = 0.02
+"""By default an interval's half-width may be at most 2% of the target..."""
+CONTROL_OFFSET = 0.10
+"""...and the same check against targets 10% lower and higher must fail (negative control)."""
 
 
 def cpu_count() -> int:
@@ -65,44 +76,80 @@ def load_toml(
 
 @dataclass(frozen=True)
 class Interval:
-    """A Student-t 95% confidence interval of a mean over independent replications."""
+    """A Student-t confidence interval of a mean over independent observations."""
 
     mean: float
     half_width: float
     n: int
 
     def agrees_with(self, target: float) -> bool:
+        """The rule's acceptance: ``target`` lies within 3 half-widths of the mean."""
         return abs(self.mean - target) <= TOLERANCE_HALF_WIDTHS * self.half_width
 
     def __str__(self) -> str:
         return f"{self.mean:.6g} +/- {self.half_width:.3g} (n={self.n})"
 
 
-def interval(values: Iterable[float]) -> Interval:
-    """95% t interval of the mean of independent replication values."""
-    x = np.asarray(list(values), dtype=float)
+def interval(values: Iterable[float] | np.ndarray, level: float = CONFIDENCE) -> Interval:
+    """Student-t interval (95% unless ``level`` says otherwise) of the mean of independent values.
+
+    The suite's only half-width: t(level, n - 1) x sample standard deviation / sqrt(n).
+    """
+    x = np.asarray(values if isinstance(values, np.ndarray) else list(values), dtype=float)
     assert x.ndim == 1
-    assert len(x) >= 2, "a confidence interval needs at least two replications"
-    assert np.isfinite(x).all(), f"non-finite replication values: {x}"
-    t = float(stats.t.ppf(0.975, len(x) - 1))
+    assert len(x) >= 2, "a confidence interval needs at least two observations"
+    assert np.isfinite(x).all(), f"non-finite observations: {x}"
+    t = float(stats.t.ppf(0.5 + level / 2, len(x) - 1))
     return Interval(float(x.mean()), t * float(x.std(ddof=1)) / math.sqrt(len(x)), len(x))
 
 
-def assert_estimates(values: Iterable[float], target: float, what: str) -> Interval:
-    """The suite's statistical rule, with its negative controls.
+def assert_estimates(
+    values: Iterable[float] | np.ndarray,
+    target: float,
+    what: str,
+    *,
+    scale: float | None = None,
+    precision: float = PRECISION,
+    offset: float = CONTROL_OFFSET,
+    reason: str = "",
+) -> Interval:
+    """The suite's one statistical acceptance rule, with its mandatory negative control.
 
-    The replication values must pin the mean down to a half-width of at most 2% of the
-    target, the mean must lie within 3 half-widths of the target, and the same check against
-    targets 10% lower and higher must fail (so the check has the power to catch a 10% error).
+    The 95% Student-t interval of the mean of ``values`` must be precise (half-width at most
+    ``precision`` x ``scale``), the mean must lie within 3 half-widths of ``target``, and the
+    same check against ``target`` -/+ ``offset`` x ``scale`` must fail, so the check has the
+    power to catch an error of that size. Returns the interval.
+
+    Args:
+        values: independent observations whose mean estimates ``target``: one figure per
+            replication, or one per deal where each deal's figure is its own independent
+            draw (a pass draw, say); never figures of one run that move together, such as
+            successive waits in one queue.
+        target: the closed form (the oracle), computed by the test.
+        what: names the figure in failure messages.
+        scale: the size ``precision`` and ``offset`` are relative to: ``abs(target)``, or,
+            only when the target is zero (e.g. the difference of two models' estimates), the
+            size of the figures compared.
+        precision: the largest half-width allowed, relative to ``scale``; 2% unless a
+            ``reason`` says why a test cannot afford that.
+        offset: the shift of the negative-control targets, relative to ``scale``; 10% unless
+            a ``reason`` says why another size is the right control.
+        reason: why ``precision`` or ``offset`` departs from its default; required then.
     """
+    if (precision, offset) != (PRECISION, CONTROL_OFFSET):
+        assert reason.strip(), f"{what}: a non-default precision or offset needs a reason"
+    assert scale is None or target == 0, f"{what}: a scale is only for a target of zero"
+    size = abs(target) if scale is None else abs(scale)
+    assert size > 0, f"{what}: the target is zero; give the scale of the figures compared"
     ci = interval(values)
-    assert ci.half_width <= PRECISION * abs(target), (
-        f"{what}: too imprecise to test: {ci}; need half-width <= {PRECISION:.0%} of {target:.6g}"
+    assert ci.half_width <= precision * size, (
+        f"{what}: too imprecise to test: {ci}; need half-width <= {precision:.1%} of {size:.6g}"
     )
     assert ci.agrees_with(target), f"{what}: {ci} disagrees with the expected {target:.6g}"
-    for factor in CONTROL_OFFSETS:
-        assert not ci.agrees_with(factor * target), (
-            f"{what}: negative control failed: {ci} also agrees with {factor} x {target:.6g}"
+    for shifted in (target - offset * size, target + offset * size):
+        assert not ci.agrees_with(shifted), (
+            f"{what}: negative control failed: {ci} also agrees with {shifted:.6g}, "
+            f"{offset:.0%} off the expected {target:.6g}"
         )
     return ci
 
@@ -137,26 +184,3 @@ def assert_user_error(result: CliResult, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in err, f"{fragment!r} not named in stderr:\n{err}"
     return err
-
-
-KPI_COLUMNS = [
-    "replication",
-    "seed",
-    "bookings",
-    "revenue",
-    "cash",
-    "gross_margin",
-    "gross_margin_pct",
-    "win_rate",
-    "cycle_time_days",
-    "deals_won",
-    "deals_lost",
-    "deals_open",
-    "cost_of_sale",
-    "util_account_managers",
-    "util_presales",
-    "util_delivery",
-    "util_approvers",
-    "util_executives",
-]
-"""The kpis columns promised by the foundation, spelled out (the contract, not the code)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from helpers import POOLS
+from constants import POOLS
 
 import kamsim
 

@@ -1,7 +1,8 @@
 """``kamsim.analysis``: paired differences refuse unpaired or foreign tables, and KPI tables
 print readably while staying numeric.
 
-The interval oracle is numpy and scipy on tables written out by hand, never kamsim.
+The interval oracle is the suite's one Student-t interval (``helpers.interval``: numpy and
+scipy) on tables written out by hand, never kamsim.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import BASELINE, KPI_COLUMNS
-from scipy import stats
+from constants import BASELINE, KPI_COLUMNS
+from helpers import interval
 
 import kamsim
 from kamsim.analysis import format_kpi, paired_difference, summarise
@@ -56,11 +57,10 @@ def test_paired_difference_matches_a_t_interval_computed_by_hand() -> None:
     table = paired_difference(VARIANT, reference).set_index("kpi")
     assert list(table.index) == ["bookings", "win_rate", "deals_won"]
     assert list(table.columns) == ["n", *STATISTICS]
-    t = stats.t.ppf(0.975, 3)
     for kpi in ("bookings", "win_rate", "deals_won"):
         d = VARIANT[kpi].to_numpy(dtype=float) - REFERENCE[kpi].to_numpy(dtype=float)
-        mean = d.mean()
-        hw = t * d.std(ddof=1) / np.sqrt(len(d))
+        ci = interval(d)
+        mean, hw = ci.mean, ci.half_width
         row = table.loc[kpi]
         assert row["n"] == 4
         assert row["mean"] == pytest.approx(mean, rel=1e-12)
@@ -72,7 +72,7 @@ def test_paired_difference_matches_a_t_interval_computed_by_hand() -> None:
 def test_paired_difference_at_another_level() -> None:
     table = paired_difference(VARIANT, REFERENCE, level=0.9).set_index("kpi")
     d = (VARIANT["bookings"] - REFERENCE["bookings"]).to_numpy(dtype=float)
-    hw = stats.t.ppf(0.95, 3) * d.std(ddof=1) / np.sqrt(4)
+    hw = interval(d, level=0.9).half_width
     assert table.loc["bookings", "half_width"] == pytest.approx(hw, rel=1e-12)
 
 
@@ -231,9 +231,9 @@ def test_summaries_stay_numeric(short_runs: tuple[kamsim.Result, kamsim.Result])
 def test_summarise_matches_a_hand_computation() -> None:
     table = summarise(VARIANT).set_index("kpi")
     x = VARIANT["bookings"].to_numpy(dtype=float)
-    hw = stats.t.ppf(0.975, 3) * x.std(ddof=1) / np.sqrt(4)
-    assert table.loc["bookings", "mean"] == pytest.approx(x.mean(), rel=1e-12)
-    assert table.loc["bookings", "half_width"] == pytest.approx(hw, rel=1e-12)
+    ci = interval(x)
+    assert table.loc["bookings", "mean"] == pytest.approx(ci.mean, rel=1e-12)
+    assert table.loc["bookings", "half_width"] == pytest.approx(ci.half_width, rel=1e-12)
     assert "replication" not in table.index and "seed" not in table.index
 
 

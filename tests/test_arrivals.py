@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import DAYS_PER_MONTH, assert_estimates, load_toml
+from constants import DAYS_PER_MONTH
+from helpers import assert_estimates, load_toml
 
 import kamsim
 from kamsim.model.draws import arrival_times

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import BASELINE, assert_user_error, write_toml
+from constants import BASELINE
+from helpers import assert_user_error, write_toml
 from typer.testing import CliRunner
 
 import kamsim

@@ -15,7 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import BASELINE, DAYS_PER_MONTH, POOLS, STAGES, load_toml
+from constants import BASELINE, DAYS_PER_MONTH, POOLS, STAGES
+from helpers import load_toml
 from typer.testing import CliRunner
 
 import kamsim

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import BASELINE, write_toml
+from constants import BASELINE
+from helpers import write_toml
 from typer.testing import CliRunner
 
 import kamsim

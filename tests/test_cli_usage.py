@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from constants import BASELINE
 
 from kamsim.cli import main
 
-BASELINE = str(Path(__file__).resolve().parents[1] / "scenarios" / "baseline.toml")
+SCENARIO = str(BASELINE)
 
 
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["run", BASELINE, "--foo", "1"], "--foo"),
-        (["run", BASELINE, "--reps", "0"], "--reps"),
+        (["run", SCENARIO, "--foo", "1"], "--foo"),
+        (["run", SCENARIO, "--reps", "0"], "--reps"),
         (["run"], "scenario"),
         (["bogus"], "bogus"),
     ],
@@ -40,7 +39,7 @@ def test_usage_errors_are_one_line(
 def test_a_valid_command_exits_zero(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("sys.argv", ["kamsim", "validate", BASELINE])
+    monkeypatch.setattr("sys.argv", ["kamsim", "validate", SCENARIO])
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code == 0

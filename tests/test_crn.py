@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import BASELINE
+from constants import BASELINE
 
 import kamsim
 

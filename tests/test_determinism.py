@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from helpers import BASELINE
+from constants import BASELINE
 
 import kamsim
 

@@ -16,14 +16,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import BASELINE, DAYS_PER_MONTH, POOLS
+from constants import BASELINE, DAYS_PER_MONTH, POOLS
 from mechanics_helpers import batch, fixed, sim
 
 import kamsim
+from kamsim.model import Rules, World
+from kamsim.model.deal import Deal
+from kamsim.model.decisions import log_ratio, stage_log_odds, with_log_odds
 from kamsim.model.draws import DealDraws
-from kamsim.model.engine import World, log_ratio, with_log_odds
 from kamsim.model.periods import PeriodClock
-from kamsim.model.records import Deal
 from kamsim.rng import Streams
 
 M = DAYS_PER_MONTH
@@ -181,16 +182,16 @@ def test_a_million_rivals_give_a_valid_chance(ratio: float) -> None:
         ],
     )
     # Draws are capped at the documented most rivals.
-    draws = DealDraws.draw(_rivals(scenario, 1e6), Streams(1, 0), 20)
+    draws = DealDraws.draw(Rules(_rivals(scenario, 1e6)), Streams(1, 0), 20)
     assert draws.competitors == [MAX_RIVALS] * 20
     # The chance itself stays valid for any count, even one no draw can reach.
     world = World(scenario, 1, 0)
-    deal = Deal(0, 0, world._draws, 0, 0, 1.0, 0.2, 0.0)
+    deal = Deal(0, 0, world.follow_ons.new_leads, 0, 0, 1.0, 0.2, 0.0)
     deal.competitors = 10**6
     tender = 3
-    logs = world.log_odds[tender]
+    logs = world.effects.log_odds[tender]
     assert logs is not None
-    x = world._log_ratio(deal, logs, 0.0)
+    x = stage_log_odds(deal, logs, 0.0)
     assert math.isfinite(x)
     chance = with_log_odds(0.5, x)
     assert (chance < 1e-300) if ratio < 1 else (chance == 1.0)
@@ -305,9 +306,9 @@ def test_too_many_new_leads_for_the_id_scheme_stop_before_the_run(
     """Ids of follow-on leads are their parents' plus a stride, so a replication with as many
     new leads as the stride must refuse to start (validation keeps real runs far below the
     real stride; a small stride stands in for it here)."""
-    import kamsim.model.engine as engine
+    import kamsim.model.follow_ons as follow_ons
 
-    monkeypatch.setattr(engine, "FOLLOW_ON_ID_STRIDE", 10)
+    monkeypatch.setattr(follow_ons, "FOLLOW_ON_ID_STRIDE", 10)
     scenario = kamsim.load_scenario(BASELINE, [f"calendar.horizon_months={HORIZON_MONTHS}"])
     with pytest.raises(ValueError, match="new leads"):
         World(scenario, 1, 0)

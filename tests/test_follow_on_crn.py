@@ -12,9 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import BASELINE
+from constants import BASELINE
 
 import kamsim
+
+pytestmark = pytest.mark.slow  # each variant pair runs 15 replications of 36 months twice
 
 STRIDE = 10_000_000
 """Documented id offset of a follow-on lead from its parent (README, Outputs)."""

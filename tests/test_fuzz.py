@@ -1,7 +1,8 @@
 """Fuzz: no input reaches a traceback, a hang or an impossible number.
 
 Over a thousand generated cases run in this process, each bounded by a small horizon and lead
-cap (not by wall time) and guarded by a timeout that fails the test. Cases come from:
+cap (not by wall time) and guarded by a timeout that fails the test; the two largest
+generators (drawn from the models, mutations) are marked ``slow``. Cases come from:
 
 - strategies built from the scenario models (their JSON Schema, overlaid on the baseline);
 - mutations of every bundled scenario: dropped keys, wrong types, NaN/inf, huge and tiny
@@ -33,7 +34,7 @@ from typing import Any
 import jsonschema
 import pytest
 import tomli_w
-from helpers import ROOT
+from constants import SCENARIOS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from invariants import check_replication
@@ -42,9 +43,7 @@ import kamsim
 from kamsim.cli import main
 from kamsim.io import scenario_json_schema
 
-BUNDLED = {
-    p.name: p.read_text(encoding="utf-8") for p in sorted((ROOT / "scenarios").glob("*.toml"))
-}
+BUNDLED = {p.name: p.read_text(encoding="utf-8") for p in sorted(SCENARIOS.glob("*.toml"))}
 LEAD_CAP = 40
 """Expected leads of a run case (the arrival rate is scaled down to meet it)."""
 MONTHS_CAP = 6
@@ -197,6 +196,8 @@ def from_schema(
     node: dict[str, Any], defs: dict[str, Any], depth: int = 0
 ) -> st.SearchStrategy[Any]:
     """Values a JSON Schema node describes (the subset pydantic emits for the scenario)."""
+    if not isinstance(node, dict):  # ``true``: anything
+        return st.one_of(st.integers(), st.text(max_size=4), st.booleans())
     if "$ref" in node:
         return st.deferred(lambda: from_schema(defs[node["$ref"].rsplit("/", 1)[-1]], defs, depth))
     for key in ("anyOf", "oneOf"):
@@ -266,6 +267,7 @@ def _overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.slow  # 300 generated scenarios, each validated and run
 @settings(SETTINGS, max_examples=300)
 @given(tables=_scenario_tables(), over_baseline=st.booleans())
 def test_scenarios_drawn_from_the_models(
@@ -417,6 +419,7 @@ def mutate(
     return data, None
 
 
+@pytest.mark.slow  # 500 mutated scenarios, each validated and, when valid, run
 @settings(SETTINGS, max_examples=500)
 @given(name=st.sampled_from(sorted(BUNDLED)), data=st.data())
 def test_mutations_of_the_bundled_scenarios(

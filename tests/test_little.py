@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import DAYS_PER_MONTH, POOLS, STAGES, assert_estimates, load_toml
+from constants import DAYS_PER_MONTH, POOLS, STAGES
+from helpers import assert_estimates, load_toml
 
 import kamsim
 

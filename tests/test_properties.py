@@ -14,14 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import POOLS, STAGES
+from constants import GRADES, POOLS, STAGES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from invariants import check_replication
 
 import kamsim
-
-GRADES = ("A", "B", "C", "D")
 
 probabilities = st.floats(0.0, 1.0)
 days = st.floats(0.0, 20.0)

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import BASELINE
+from constants import BASELINE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

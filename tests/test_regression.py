@@ -7,14 +7,13 @@ regenerates them with ``python tests/test_regression.py`` and says why in CHANGE
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from constants import ROOT, SCENARIOS
 
 import kamsim
 
-ROOT = Path(__file__).resolve().parents[1]
 PINS = ROOT / "tests" / "data" / "pinned_kpis.csv"
 SHORT = ["calendar.horizon_months=12"]
 CASES: dict[str, tuple[str, list[str]]] = {
@@ -45,7 +44,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
 
 def compute(case: str) -> pd.DataFrame:
     file, overrides = CASES[case]
-    scenario = kamsim.load_scenario(ROOT / "scenarios" / file, overrides)
+    scenario = kamsim.load_scenario(SCENARIOS / file, overrides)
     kpis = kamsim.run(scenario, reps=2, seed=11).kpis
     kpis.insert(0, "case", case)
     return kpis

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pydantic
 import pytest
-from helpers import BASELINE, DAYS_PER_MONTH, STAGES, load_toml, write_toml
+from constants import BASELINE, DAYS_PER_MONTH, STAGES
+from helpers import load_toml, write_toml
 
 import kamsim
 from kamsim.distributions import Fixed

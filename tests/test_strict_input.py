@@ -19,13 +19,14 @@ from typing import Any
 
 import jsonschema
 import pytest
-from helpers import BASELINE, ROOT, assert_user_error, write_toml
+from constants import BASELINE, SCENARIOS
+from helpers import assert_user_error, write_toml
 from typer.testing import CliRunner
 
 import kamsim
 from kamsim.cli import app
 
-SCENARIOS = sorted((ROOT / "scenarios").glob("*.toml"))
+BUNDLED = sorted(SCENARIOS.glob("*.toml"))
 
 
 @pytest.mark.parametrize(
@@ -61,7 +62,7 @@ def test_dates_are_a_toml_date_or_iso_text(tmp_path: Path) -> None:
 
 
 def test_with_overrides_round_trips_every_bundled_scenario() -> None:
-    for path in SCENARIOS:
+    for path in BUNDLED:
         scenario = kamsim.load_scenario(path)
         assert scenario.with_overrides([]) == scenario, path.name
         assert scenario.with_overrides({}) == scenario, path.name
@@ -255,7 +256,7 @@ def schema_validator() -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
-@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.name)
 def test_the_exported_schema_accepts_every_bundled_scenario(
     path: Path, schema_validator: jsonschema.protocols.Validator
 ) -> None:

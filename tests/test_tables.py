@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import DAYS_PER_MONTH, KPI_COLUMNS, POOLS, STAGES
+from constants import DAYS_PER_MONTH, KPI_COLUMNS, POOLS, STAGES
 
 import kamsim
 

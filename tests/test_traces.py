@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import DAYS_PER_MONTH, STAGES, load_toml
+from constants import CANCELLED, DAYS_PER_MONTH, STAGE_EXIT_REASONS, STAGES
+from helpers import load_toml
 
 import kamsim
 
@@ -458,15 +459,6 @@ def test_ownership_deals_and_kpis(ownership) -> None:
     )
 
 
-EXIT_REASONS = {
-    "development": "disqualified",
-    "approval": "not_shortlisted",
-    "proposal": "customer_dropped",
-    "tender": "bid_lost",
-    "negotiation": "negotiation_failed",
-}
-
-
 def _failing_at(stage: str, exit_reason: str | None = None) -> str:
     reason = f'exit_reason = "{exit_reason}"' if exit_reason else ""
     stages = "\n".join(
@@ -480,7 +472,7 @@ def _failing_at(stage: str, exit_reason: str | None = None) -> str:
     )
 
 
-@pytest.mark.parametrize(("stage", "reason"), sorted(EXIT_REASONS.items()))
+@pytest.mark.parametrize(("stage", "reason"), sorted(STAGE_EXIT_REASONS.items()))
 def test_failing_a_stage_loses_with_its_default_reason(
     tmp_path: Path, stage: str, reason: str
 ) -> None:
@@ -509,7 +501,7 @@ def test_failing_implementation_cancels_but_stays_won(tmp_path: Path) -> None:
     np.testing.assert_allclose(deals["signed_at"], deals["arrived_at"] + 15.0, atol=1e-9)
     np.testing.assert_allclose(deals["closed_at"], deals["arrived_at"] + 21.0, atol=1e-9)
     impl = result.events[result.events["stage"].astype(str) == "implementation"]
-    assert (impl["result"] == "cancelled").all()
+    assert (impl["result"] == CANCELLED).all()
 
 
 def test_custom_exit_reason_names_the_exit(tmp_path: Path) -> None:

@@ -11,11 +11,9 @@ Also here: the exit reasons and the stages where each can occur, and the KPI tab
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
-from helpers import KPI_COLUMNS
+from constants import BASELINE, EXIT_STAGES, KPI_COLUMNS, POOLS, SCENARIOS
 from mechanics_helpers import reason_is, visits
 
 import kamsim
@@ -23,9 +21,7 @@ from kamsim.analysis import paired_difference
 
 pytestmark = pytest.mark.slow  # every claim reads 12 to 20 replications of several scenarios
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 SEED, REPS, FEW = 3, 20, 12
-POOLS = ("account_managers", "presales", "delivery", "approvers", "executives")
 EXECUTIVE_ODDS = [f"stages.{s}.odds.executive" for s in ("approval", "proposal", "tender")]
 EXECUTIVE_ODDS.append("stages.negotiation.odds.executive")
 
@@ -45,7 +41,7 @@ def metrics(result: kamsim.Result) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def baseline_scenario() -> kamsim.Scenario:
-    return kamsim.load_scenario(SCENARIOS / "baseline.toml")
+    return kamsim.load_scenario(BASELINE)
 
 
 class Runs:
@@ -198,20 +194,6 @@ def test_pipeline_review_leaves_fewer_deals_open_and_shortens_cycles(
 
 
 # -- exit reasons and the funnel ----------------------------------------------------------------
-
-EXIT_STAGES = {
-    "disqualified": {"development"},
-    "not_shortlisted": {"approval"},
-    "not_approved": {"approval"},
-    "customer_dropped": {"proposal"},
-    "bid_lost": {"tender"},
-    "no_bid": {"tender"},
-    "withdrew": {"tender"},
-    "negotiation_failed": {"negotiation"},
-    "went_cold": {"development", "approval", "proposal", "tender", "negotiation"},
-    "stalled": {"development", "approval", "proposal", "tender", "negotiation"},
-}
-"""Where each exit reason of a lost deal can occur (DOMAIN.md's stage table and the levers)."""
 
 
 @pytest.mark.parametrize(

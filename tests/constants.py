@@ -1,0 +1,78 @@
+"""The suite's constants: paths, the model month and the domain's contracts, written out once.
+
+The keys and names below are the documented contract (README, DOMAIN.md), spelled out here
+rather than imported from ``kamsim``, so the tests stay an independent oracle: a renamed KPI,
+pool or exit reason in the code under test fails a test instead of silently moving the oracle.
+Test modules import them from here (``helpers`` re-exports the ones it used to define).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+"""The repository's root folder."""
+SCENARIOS = ROOT / "scenarios"
+"""The bundled scenarios."""
+BASELINE = SCENARIOS / "baseline.toml"
+"""The bundled baseline scenario."""
+
+DAYS_PER_MONTH = 365 / 12
+"""The model month by definition (README: "per month" means per 365/12 days)."""
+
+STAGES = ("development", "approval", "proposal", "tender", "negotiation", "implementation")
+"""The stages in the order a deal moves through them."""
+POOLS = ("account_managers", "presales", "delivery", "approvers", "executives")
+"""The resource pools in their documented order."""
+GRADES = ("A", "B", "C", "D")
+"""Account grades, best first."""
+OUTCOMES = ("won", "lost", "open")
+"""A deal's outcome in the deals table."""
+
+KPI_COLUMNS = [
+    "replication",
+    "seed",
+    "bookings",
+    "revenue",
+    "cash",
+    "gross_margin",
+    "gross_margin_pct",
+    "win_rate",
+    "cycle_time_days",
+    "deals_won",
+    "deals_lost",
+    "deals_open",
+    "cost_of_sale",
+    "util_account_managers",
+    "util_presales",
+    "util_delivery",
+    "util_approvers",
+    "util_executives",
+]
+"""The columns of the KPI table, in order: the run's keys, then the KPI names."""
+
+STAGE_EXIT_REASONS = {
+    "development": "disqualified",
+    "approval": "not_shortlisted",
+    "proposal": "customer_dropped",
+    "tender": "bid_lost",
+    "negotiation": "negotiation_failed",
+}
+"""Why a deal is lost when it fails a stage's pass draw, unless the scenario renames it.
+Failing implementation does not lose the deal: its visit ends ``CANCELLED`` and it stays won."""
+CANCELLED = "cancelled"
+"""The result of an implementation visit that failed; the deal's ``cancelled`` flag is set."""
+MECHANISM_EXIT_REASONS = ("went_cold", "no_bid", "withdrew", "not_approved", "stalled")
+"""Exit reasons of the mechanisms: patience ran out, no bid below the margin bar, withdrawal
+when the criteria favour a rival, rejected by qualification, closed by a pipeline review."""
+PRE_SIGNING = STAGES[:-1]
+"""The stages before signing (a deal can be lost only in these)."""
+EXIT_STAGES = {
+    **{reason: {stage} for stage, reason in STAGE_EXIT_REASONS.items()},
+    "no_bid": {"tender"},
+    "withdrew": {"tender"},
+    "not_approved": {"approval"},
+    "went_cold": set(PRE_SIGNING),
+    "stalled": set(PRE_SIGNING),
+}
+"""Where each exit reason of a lost deal can occur (DOMAIN.md's stage table and the levers)."""
