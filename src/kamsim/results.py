@@ -33,7 +33,6 @@ from kamsim.model.records import (
     QUEUE0,
     SERIES,
     WIP0,
-    DealRow,
     Records,
 )
 from kamsim.scenario import Scenario
@@ -112,42 +111,38 @@ def _integrate(
 
 
 def _deals(rec: Records, holds: dict[str, np.ndarray[Any, Any]]) -> pd.DataFrame:
-    rows = sorted(rec.deals)  # by deal id, the rows' first field
+    cols = rec.deals  # in id order
     grades = rec.scenario.grade_keys
-    n = len(rows)
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(DealRow._fields)
-    cols: dict[str, tuple[Any, ...]] = dict(zip(DealRow._fields, columns, strict=True))
+    n = len(cols.deal_id)
 
-    def floats(name: str) -> np.ndarray[Any, Any]:
-        return np.fromiter(cols[name], dtype=float, count=n)
+    def floats(column: list[float]) -> np.ndarray[Any, Any]:
+        return np.fromiter(column, dtype=float, count=n)
 
-    price = floats("price_factor")
-    margin = floats("margin")
-    ids = np.fromiter(cols["deal_id"], dtype=np.int64, count=n)
+    price = floats(cols.price_factor)
+    margin = floats(cols.margin)
+    ids = np.fromiter(cols.deal_id, dtype=np.int64, count=n)
     out = pd.DataFrame(
         {
             "replication": np.full(n, rec.replication, dtype=np.int64),
             "deal_id": ids,
             "account_id": [
-                f"{grades[g]}-{a:04d}" for g, a in zip(cols["grade"], cols["account"], strict=True)
+                f"{grades[g]}-{a:04d}" for g, a in zip(cols.grade, cols.account, strict=True)
             ],
-            "grade": pd.Categorical.from_codes(
-                list(cols["grade"]), dtype=pd.CategoricalDtype(list(grades))
-            ),
-            "value": floats("value"),
+            "grade": pd.Categorical.from_codes(cols.grade, dtype=pd.CategoricalDtype(list(grades))),
+            "value": floats(cols.value),
             "margin": margin,
-            "arrived_at": floats("arrived_at"),
-            "last_stage": pd.Categorical.from_codes(list(cols["last_stage"]), dtype=_STAGE_CAT),
-            "outcome": pd.Categorical(list(cols["outcome"]), categories=list(OUTCOMES)),
-            "exit_reason": pd.array(list(cols["exit_reason"]), dtype="string"),
-            "signed_at": floats("signed_at"),
-            "closed_at": floats("closed_at"),
-            "booked_value": floats("booked"),
+            "arrived_at": floats(cols.arrived_at),
+            "last_stage": pd.Categorical.from_codes(cols.last_stage, dtype=_STAGE_CAT),
+            "outcome": pd.Categorical(cols.outcome, categories=list(OUTCOMES)),
+            "exit_reason": pd.array(cols.exit_reason, dtype="string"),
+            "signed_at": floats(cols.signed_at),
+            "closed_at": floats(cols.closed_at),
+            "booked_value": floats(cols.booked),
             "discount": 1.0 - price,
             "booked_margin": 1.0 - (1.0 - margin) / price,
-            "repeat_of": pd.array(list(cols["parent"]), dtype="Int64"),
-            "accepted_at": floats("accepted_at"),
-            "cancelled": np.fromiter(cols["cancelled"], dtype=bool, count=n),
+            "repeat_of": pd.array(cols.parent, dtype="Int64"),
+            "accepted_at": floats(cols.accepted_at),
+            "cancelled": np.fromiter(cols.cancelled, dtype=bool, count=n),
         }
     )
     # A wait ends when granted, when the deal gave up (went cold, stalled) or at the end.

@@ -2,7 +2,7 @@
 
 A deal is a SimPy timer (``clock.Timer``): each timed step schedules the deal itself, so a
 step end costs one heap entry. Its random inputs are row ``k`` of ``draws``; at the end of the
-run its summary becomes a plain ``records.DealRow``.
+run its summary becomes plain columns (``records.DealColumns``).
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ With ``calendar.drain`` the run goes on past the horizon until every deal has le
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
+from operator import attrgetter
 from typing import Any
 
 import simpy
@@ -41,7 +43,7 @@ from kamsim.model.records import (
     RELEASED,
     REVENUE,
     WIP0,
-    DealRow,
+    DealColumns,
     Records,
 )
 from kamsim.model.review import Review
@@ -358,27 +360,17 @@ class World:
                 )
         if self.review is not None:
             self.review.finish(rec.holds)
-        rec.deals = [
-            DealRow(
-                d.id,
-                d.grade,
-                d.account,
-                d.value,
-                d.margin,
-                d.arrived_at,
-                d.stage,
-                d.outcome,
-                d.exit_reason,
-                d.signed_at,
-                d.closed_at,
-                d.booked,
-                d.price_factor,
-                d.parent,
-                d.accepted_at,
-                d.cancelled,
-            )
-            for d in self.deals
-        ]
+        deals = sorted(self.deals, key=attrgetter("id"))
+        rec.deals = DealColumns(
+            **{column: list(map(attrgetter(attr), deals)) for column, attr in _DEAL_COLUMNS.items()}
+        )
+
+
+_DEAL_COLUMNS = {
+    f.name: {"deal_id": "id", "last_stage": "stage"}.get(f.name, f.name)
+    for f in fields(DealColumns)
+}
+"""Each column of the deals' summary and the live deal's attribute it comes from."""
 
 
 def run_replication(rules: Rules | Scenario, seed: int, replication: int) -> Records:

@@ -8,7 +8,6 @@ tools (run store, calibration, process mining) read the same records.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from kamsim.scenario import Scenario
 from kamsim.vocabulary import MECHANISM_EXITS, POOLS, STAGES
@@ -49,27 +48,28 @@ WIP0, BUSY0, QUEUE0 = 0, len(STAGES), len(STAGES) + len(POOLS)
 NAN = float("nan")
 
 
-class DealRow(NamedTuple):
-    """One deal's summary at the end of a replication."""
+@dataclass(slots=True)
+class DealColumns:
+    """Every deal's summary at the end of a replication, one list per column, in id order."""
 
-    deal_id: int
-    grade: int
+    deal_id: list[int] = field(default_factory=list)
+    grade: list[int] = field(default_factory=list)
     """Index into the scenario's grade keys."""
-    account: int
-    value: float
-    margin: float
-    arrived_at: float
-    last_stage: int
-    outcome: str
-    exit_reason: str | None
-    signed_at: float
-    closed_at: float
-    booked: float
-    price_factor: float
-    parent: int | None
+    account: list[int] = field(default_factory=list)
+    value: list[float] = field(default_factory=list)
+    margin: list[float] = field(default_factory=list)
+    arrived_at: list[float] = field(default_factory=list)
+    last_stage: list[int] = field(default_factory=list)
+    outcome: list[str] = field(default_factory=list)
+    exit_reason: list[str | None] = field(default_factory=list)
+    signed_at: list[float] = field(default_factory=list)
+    closed_at: list[float] = field(default_factory=list)
+    booked: list[float] = field(default_factory=list)
+    price_factor: list[float] = field(default_factory=list)
+    parent: list[int | None] = field(default_factory=list)
     """The deal whose acceptance brought this follow-on lead (None: a new lead)."""
-    accepted_at: float
-    cancelled: bool
+    accepted_at: list[float] = field(default_factory=list)
+    cancelled: list[bool] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -85,7 +85,7 @@ class Records:
     """Slots of each pool as run (after policy limits such as the WIP cap)."""
     results: list[str]
     """Names of the result codes in ``visits`` and ``holds``."""
-    deals: list[DealRow] = field(default_factory=list)
+    deals: DealColumns = field(default_factory=DealColumns)
     visits: list[Visit] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)
     money: list[Money] = field(default_factory=list)
