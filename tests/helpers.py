@@ -7,12 +7,14 @@ domain's keys and names) live in ``constants.py``.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from constants import BASELINE, DAYS_PER_MONTH, KPI_COLUMNS, POOLS, ROOT, STAGES
@@ -184,3 +186,14 @@ def assert_user_error(result: CliResult, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in err, f"{fragment!r} not named in stderr:\n{err}"
     return err
+
+
+def jsonable(value: Any) -> Any:
+    """Parsed TOML as JSON data (dates as ISO text), for validating with the JSON Schema."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value

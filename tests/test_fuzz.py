@@ -35,6 +35,7 @@ import jsonschema
 import pytest
 import tomli_w
 from constants import SCENARIOS
+from helpers import jsonable
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from invariants import check_replication
@@ -142,16 +143,6 @@ def check_case(path: Path, overrides: list[str] = (), *fields: str) -> str:  # t
     check_replication(scenario, result, 0)
     COUNTS["ran"] += 1
     return "ran"
-
-
-def jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [jsonable(v) for v in value]
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
 
 
 SCHEMA = scenario_json_schema()

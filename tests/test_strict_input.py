@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 import pytest
 from constants import BASELINE, SCENARIOS
-from helpers import assert_user_error, write_toml
+from helpers import assert_user_error, jsonable, write_toml
 from typer.testing import CliRunner
 
 import kamsim
@@ -238,16 +238,6 @@ def test_written_files_respect_the_umask(tmp_path: Path, cli: CliRunner) -> None
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path.name
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
-
-
 @pytest.fixture(scope="module")
 def schema_validator() -> jsonschema.protocols.Validator:
     schema = json.loads(CliRunner().invoke(app, ["schema"]).stdout)
@@ -260,7 +250,7 @@ def schema_validator() -> jsonschema.protocols.Validator:
 def test_the_exported_schema_accepts_every_bundled_scenario(
     path: Path, schema_validator: jsonschema.protocols.Validator
 ) -> None:
-    data = _jsonable(tomllib.loads(path.read_text(encoding="utf-8")))
+    data = jsonable(tomllib.loads(path.read_text(encoding="utf-8")))
     errors = [f"{list(e.absolute_path)}: {e.message}" for e in schema_validator.iter_errors(data)]
     assert errors == []
 
