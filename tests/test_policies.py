@@ -688,15 +688,15 @@ def test_uncertain_effect_is_one_draw_per_replication() -> None:
     drawn = []
     for rep in range(6):
         world = World(scenario, 40, rep)
-        ratios = world.odds[TENDER]
+        ratios = world.effects.odds[TENDER]
         assert ratios is not None
         drawn.append(ratios[EXECUTIVE])
-        again = World(scenario, 40, rep).odds[TENDER]
+        again = World(scenario, 40, rep).effects.odds[TENDER]
         assert again is not None and again[EXECUTIVE] == ratios[EXECUTIVE]
     assert all(0.25 <= r <= 4.0 for r in drawn)
     assert len(set(drawn)) == len(drawn)
     fixed_world = World(scenario.with_overrides(["stages.tender.odds.executive=2.0"]), 40, 0)
-    assert fixed_world.odds[TENDER] == (1.0, 1.0, 2.0, 1.0, 1.0)
+    assert fixed_world.effects.odds[TENDER] == (1.0, 1.0, 2.0, 1.0, 1.0)
 
 
 @pytest.mark.slow  # four replications of 6,000 leads, each checked against its own closed form
@@ -706,7 +706,7 @@ def test_every_deal_of_a_replication_shares_the_drawn_effect() -> None:
     scenario = build(_uncertain_effect(EFFECT_LEADS))
     shares, targets = [], []
     for rep in range(4):
-        ratio = World(scenario, 41, rep).odds[TENDER][EXECUTIVE]  # type: ignore[index]
+        ratio = World(scenario, 41, rep).effects.odds[TENDER][EXECUTIVE]  # type: ignore[index]
         tender = visits(kamsim.simulate(scenario, 41, rep).events, "tender")
         target = logistic_with_odds(0.5, math.log(ratio))
         what = f"replication {rep}: tender pass share at odds ratio {ratio:.3g}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Self
 
+import numpy as np
 from pydantic import (
     BeforeValidator,
     Field,
@@ -330,20 +331,29 @@ class Scenario(Strict):
             problems.append(f"calendar.start: {what} would run past {dt.date.max}")
         return problems
 
+    def arrival_months(self) -> tuple[np.ndarray[Any, Any], ...]:
+        """The arrival window as model months: each month's start and length in days, and
+        the lead rate per day inside it (``rate_per_month`` times the month's seasonality
+        factor, the factors rescaled to average 1). The last month may be partial."""
+        arr = self.arrivals
+        until = self.calendar.arrivals_until_days
+        n_months = int(np.ceil(until / DAYS_PER_MONTH - 1e-12))
+        starts = np.arange(n_months) * DAYS_PER_MONTH
+        lengths = np.minimum(starts + DAYS_PER_MONTH, until) - starts
+        factors = np.ones(12)
+        if arr.seasonality is not None:
+            factors = np.asarray(arr.seasonality, dtype=float)
+            factors = factors * 12 / factors.sum()
+        month_of_year = (self.calendar.start.month - 1 + np.arange(n_months)) % 12
+        rates = arr.rate_per_month / DAYS_PER_MONTH * factors[month_of_year]
+        return starts, lengths, rates
+
     def expected_leads(self) -> float:
         """Expected leads of one replication: new leads over the arrival window, times the
         largest number of follow-on generations they can bring (an upper bound)."""
-        arr = self.arrivals
-        until = self.calendar.arrivals_until_days / DAYS_PER_MONTH
-        factors = [1.0] * 12 if arr.seasonality is None else arr.seasonality
-        scale = 12 / sum(factors)
-        first = self.calendar.start.month - 1
-        new = 0.0
-        month = 0
-        while month < until:
-            factor = factors[(first + month) % 12] * scale
-            new += arr.rate_per_month * factor * min(1, until - month)
-            month += 1
+        with np.errstate(over="ignore"):  # an absurd rate gives inf, which the cap refuses
+            _, lengths, rates = self.arrival_months()
+            new = float(np.dot(rates, lengths))
         p = self.repeat.probability
         return new * sum(p**g for g in range(MAX_FOLLOW_ON_GENERATIONS + 1))
 

@@ -132,7 +132,3 @@ class Deal(Timer):
         self.booked = 0.0
         self.accepted_at = NAN
         self.cancelled = False
-
-    def has_champion(self, now: float) -> bool:
-        until = self.champion_until
-        return until is not None and now < until

@@ -92,7 +92,8 @@ def stage_log_odds(deal: Deal, o: LogOdds, now: float) -> float:
     x = 0.0
     if deal.access:
         x += o.access
-    if deal.has_champion(now):
+    until = deal.champion_until
+    if until is not None and now < until:
         x += o.champion
     if deal.executive:
         x += o.executive
@@ -117,7 +118,8 @@ def pass_chance(rules: Bars, o: LogOdds | None, deal: Deal, stage: int, now: flo
 def shaping_chance(rules: Bars, so: ShapingLogOdds, deal: Deal, now: float) -> float:
     """Chance that the deal's proposal shapes the buying criteria in our favour."""
     x = (so.access if deal.access else 0.0) + (so.executive if deal.executive else 0.0)
-    if deal.has_champion(now):
+    until = deal.champion_until
+    if until is not None and now < until:
         x += so.champion
     return with_log_odds(rules.shape_p[deal.grade], x)
 

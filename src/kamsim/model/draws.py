@@ -30,6 +30,9 @@ from kamsim.rng import Streams
 from kamsim.scenario import Scenario
 from kamsim.vocabulary import DAYS_PER_MONTH, STAGES, GradeKey
 
+NO_CHAMPION = -np.inf
+"""Drawn champion loss time of a deal that never had a champion."""
+
 
 class Rules(Protocol):
     """What the draws read of the rules: the scenario and its switches."""
@@ -47,19 +50,9 @@ def arrival_times(scenario: Scenario, streams: Streams) -> list[float]:
     Poisson and its arrivals are uniform inside it, which is exactly a non-homogeneous Poisson
     process with that rate.
     """
-    arr = scenario.arrivals
-    until = scenario.calendar.arrivals_until_days
-    n_months = int(np.ceil(until / DAYS_PER_MONTH - 1e-12))
-    if n_months == 0 or arr.rate_per_month == 0:
+    starts, lengths, rates = scenario.arrival_months()
+    if len(starts) == 0 or scenario.arrivals.rate_per_month == 0:
         return []
-    starts = np.arange(n_months) * DAYS_PER_MONTH
-    lengths = np.minimum(starts + DAYS_PER_MONTH, until) - starts
-    factors = np.ones(12)
-    if arr.seasonality is not None:
-        factors = np.asarray(arr.seasonality, dtype=float)
-        factors = factors * 12 / factors.sum()
-    month_of_year = (scenario.calendar.start.month - 1 + np.arange(n_months)) % 12
-    rates = arr.rate_per_month / DAYS_PER_MONTH * factors[month_of_year]
     rng = streams("arrivals")
     counts = rng.poisson(rates * lengths)
     offsets = rng.uniform(size=int(counts.sum()))
@@ -88,7 +81,7 @@ class DealDraws:
     """``lag[milestone][k]``: days from milestone to cash (signing, delivery, acceptance)."""
     access: list[bool] | None = None
     champion_until: list[float] | None = None
-    """Time the champion is lost (-inf: never had one)."""
+    """Days from arrival until the champion is lost (``NO_CHAMPION``: never had one)."""
     executive: list[bool] | None = None
     competitors: list[int] | None = None
     shape_u: list[float] | None = None
@@ -262,7 +255,7 @@ def _draw_mechanisms(
             loss = rng("relationship.champion_loss").exponential(
                 365.0 / rel.champion_loss_per_year, n
             )
-        yield "champion_until", np.where(has, loss, -np.inf)
+        yield "champion_until", np.where(has, loss, NO_CHAMPION)
     if on.executive:
         u = rng("relationship.executive").uniform(size=n)
         yield "executive", u < by_grade(rel.executive_probability)

@@ -32,7 +32,7 @@ import simpy
 from kamsim.limits import MAX_DRAIN_MONTHS
 from kamsim.model.clock import NORMAL, Wake, scheduler
 from kamsim.model.deal import NAN, Deal
-from kamsim.model.draws import arrival_times
+from kamsim.model.draws import NO_CHAMPION, DealDraws, arrival_times
 from kamsim.model.follow_ons import FollowOns
 from kamsim.model.pools import PoolState
 from kamsim.model.records import (
@@ -59,11 +59,8 @@ class World:
 
     def __init__(self, rules: Rules | Scenario, seed: int, replication: int) -> None:
         self.rules = rules = rules if isinstance(rules, Rules) else Rules(rules)
-        self.scenario = rules.scenario
         self.streams = streams = Streams(seed, replication)
         self.effects = Effects.draw(rules, streams)
-        self.odds = self.effects.odds
-        """Each stage's odds ratios as drawn for this replication (None where all are 1)."""
         self.env = simpy.Environment()
         self.pools: list[PoolState[Deal]] = [
             PoolState(i, c, order)
@@ -76,11 +73,13 @@ class World:
         self.deals: list[Deal] = []
         self.wip = [0] * len(STAGES)
         self._arrivals = arrival_times(rules.scenario, streams)
-        self.follow_ons = FollowOns(self, len(self._arrivals))
-        self._draws = self.follow_ons.new_leads
+        self._draws = DealDraws.draw(rules, streams, len(self._arrivals))
+        self.follow_ons = FollowOns(self, self._draws)
         self._next = 0
         self.review = Review(self) if rules.switches.review else None
         self._schedule = scheduler(self.env)
+        self._steps = rules.steps  # read once per step: kept at hand
+        self._owner = rules.owner
         self._step_cb: list[Callable[[Any], None]] = [self._step_end]
         self._levels = self.records.levels
         self._visits = self.records.visits
@@ -148,7 +147,7 @@ class World:
             deal.access = d.access[k]
         if d.champion_until is not None:  # drawn as time from arrival to losing the champion
             lost = d.champion_until[k]
-            deal.champion_until = None if lost == -float("inf") else now + lost
+            deal.champion_until = None if lost == NO_CHAMPION else now + lost
         if d.executive is not None:
             deal.executive = d.executive[k]
         if d.competitors is not None:
@@ -172,7 +171,7 @@ class World:
 
     def _advance(self, deal: Deal, now: float) -> None:
         """Start the visit's next steps until one makes the deal wait."""
-        steps = self.rules.steps[deal.stage]
+        steps = self._steps[deal.stage]
         while True:
             step = steps[deal.step]
             deal.step += 1
@@ -254,7 +253,7 @@ class World:
     def _release_held(self, deal: Deal, keep_owned: bool, now: float) -> None:
         holds = self._holds
         held = deal.held
-        owner = self.rules.owner if keep_owned else None
+        owner = self._owner if keep_owned else None
         if owner is not None:
             deal.held = [h for h in held if h[0] == owner]
         for pool, stage, queued, started in held:

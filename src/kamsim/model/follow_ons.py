@@ -51,11 +51,12 @@ class World(Protocol):
 
 
 class FollowOns:
-    """The new leads' inputs, and the follow-on leads they bring."""
+    """The follow-on leads that the new leads (whose inputs are ``new_leads``) bring."""
 
     __slots__ = ("_generations", "new_leads", "pending", "world")
 
-    def __init__(self, world: World, n: int) -> None:
+    def __init__(self, world: World, new_leads: DealDraws) -> None:
+        n = len(new_leads.grade)
         if n >= FOLLOW_ON_ID_STRIDE:
             # Validation bounds expected leads far below this, so no validated scenario gets
             # here; the ids of follow-on leads would collide.
@@ -64,7 +65,7 @@ class FollowOns:
                 f"allow at most {FOLLOW_ON_ID_STRIDE - 1:,} (FOLLOW_ON_ID_STRIDE)"
             )
         self.world = world
-        self.new_leads = DealDraws.draw(world.rules, world.streams, n)
+        self.new_leads = new_leads
         self._generations: dict[int, DrawBlock] = {}
         self.pending = 0
         """Follow-on leads scheduled but not yet arrived."""

@@ -29,7 +29,7 @@ class Rules:
 
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
-        self.switches = on = Switches.of(scenario)
+        self.switches = Switches.of(scenario)
         cal, pol, res, stages = (
             scenario.calendar,
             scenario.policy,
@@ -87,7 +87,6 @@ class Rules:
         self.periods = PeriodClock(scenario.period_end, cal.start.month)
         self.steps: list[tuple[Step, ...]] = [stage_steps(self, s) for s in range(len(STAGES))]
         """The steps a visit to each stage goes through (those that can apply at all)."""
-        self.qualification = on.qualification
 
 
 def _effect(effect: OddsRatio, streams: Streams, purpose: str) -> float:

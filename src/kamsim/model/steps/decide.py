@@ -18,7 +18,7 @@ class Decide(Step):
 
     def start(self, loop: Loop, deal: Deal, now: float) -> bool:
         rules, s = self.rules, self.stage
-        if s == APPROVAL and rules.qualification and not qualified(rules, deal):
+        if s == APPROVAL and rules.switches.qualification and not qualified(rules, deal):
             loop.exit(deal, "not_approved", now)
             return True
         o = loop.effects.log_odds[s]
