@@ -49,7 +49,15 @@ class Relationship(Strict):
     executive_probability: PerGrade = Field(default_factory=lambda: dict.fromkeys(GRADES, 0.0))
     """Chance of an existing executive relationship when the lead arrives, by grade."""
     executive_visit_days: Days = fixed(5.0)
-    """How long an executive engagement holds an ``executives`` slot."""
+    """An executive visit's effort: days of an executive's time it takes, holding an
+    ``executives`` slot (a day or two of an executive's month; the meeting's lead time runs
+    alongside the stage's work)."""
+    account_ties: bool = False
+    """An executive relationship built by a visit (engagement or rescue) belongs to the
+    account: later deals at that account start with it, and it counts for repeat business."""
+    tie_loss_per_year: Annotated[float, Range(0.0, 365.0).bounds()] = 0.0
+    """Hazard of an account tie fading (the customer's executives change), drawn per visit;
+    0: ties last for the run."""
 
 
 class ShapingOdds(Strict):
@@ -77,6 +85,25 @@ class Competition(Strict):
     [0, 1)."""
     withdraw_probability: Probability = 0.0
     """Chance that a deal whose criteria favour a rival (not shaped) withdraws at the tender."""
+    no_bid_probability: PerGrade = Field(default_factory=lambda: dict.fromkeys(GRADES, 0.0))
+    """Chance that we decline to bid (exit ``no_bid``: cost, fit, risk), by grade, decided at
+    the tender before any presales time; the margin bar ``policy.bid_min_margin`` adds to it."""
+
+
+class Focus(Strict):
+    """Attention dilution: a deal's chances fall as its account manager carries more deals.
+
+    Needs named account managers (``resources.account_managers.ownership``): each deal gets an
+    owner when it enters development, the account's previous owner if they have a free slot,
+    else the least-loaded account manager with one.
+    """
+
+    norm_deals: Annotated[int, Field(ge=0, le=10_000)] = 10
+    """Active deals an account manager carries without loss of attention."""
+    odds_per_deal: OddsRatio = 1.0
+    """Odds ratio on every pre-signing pass chance per active deal of the owner beyond
+    ``norm_deals`` (counted at the pass draw); 1 = no effect. May be a distribution, drawn once
+    per replication."""
 
 
 class Contract(Strict):

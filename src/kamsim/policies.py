@@ -16,7 +16,9 @@ from kamsim.limits import MAX_DAYS, MAX_DEALS_PER_PERSON, MIN_REVIEW_DAYS
 from kamsim.validation import MARGIN_BAR, MONEY, Probability, Range, Strict
 from kamsim.vocabulary import GradeKey
 
-EngagementStage = Literal["none", "approval", "proposal", "tender", "negotiation"]
+EngagementStage = Literal[
+    "none", "approval", "proposal", "tender", "negotiation", "implementation"
+]
 QueueOrder = Literal["fifo", "grade", "value", "oldest"]
 
 
@@ -62,7 +64,9 @@ class Policy(Strict):
 
     executive_engagement: EngagementStage = "none"
     """Stage at whose start an executive visits the customer (holding an ``executives`` slot
-    for ``relationship.executive_visit_days``); the relationship then raises later chances."""
+    for ``relationship.executive_visit_days``); the relationship then raises later chances.
+    ``implementation`` meets the customer's executives after signing, the easiest time: it
+    raises no chance of this deal but builds the account's tie and its repeat business."""
     executive_wait: Literal["wait", "skip"] = "wait"
     """When every executive is busy: ``wait`` for one, or ``skip`` the engagement."""
     qualification: Qualification = Qualification()

@@ -43,6 +43,7 @@ from kamsim.limits import (
 from kamsim.mechanisms import (
     Competition,
     Contract,
+    Focus,
     Implementation,
     PeriodEnd,
     Relationship,
@@ -87,6 +88,23 @@ class Calendar(Strict):
     drain: bool = False
     """Run on past the horizon until every deal has left (no deal ends ``open``), for at most
     600 more months."""
+    warmup_months: Annotated[int, Field(ge=0, le=MAX_HORIZON_MONTHS)] = 0
+    """Months at the start that the KPIs leave out, while the empty pipeline fills: time-based
+    KPIs (bookings, revenue, cash, costs, utilisation) cover the rest of the run, deal-based
+    KPIs (rates, cycle time, waits) the deals that arrive after it. Must be below the horizon."""
+
+    @model_validator(mode="after")
+    def _warmup_inside(self) -> Self:
+        if self.warmup_months >= self.horizon_months:
+            raise ValueError(
+                f"warmup_months: {self.warmup_months} must be below horizon_months "
+                f"({self.horizon_months})"
+            )
+        return self
+
+    @property
+    def warmup_days(self) -> float:
+        return self.warmup_months * DAYS_PER_MONTH
 
     @property
     def horizon_days(self) -> float:
@@ -187,6 +205,11 @@ class Payments(Strict):
     """Share due at delivery (go-live)."""
     acceptance: Probability = 0.1
     """Share due at final acceptance (验收)."""
+    retention: Probability = 0.0
+    """Share retained against defects (质保金): recognised as revenue at final acceptance,
+    paid ``retention_days`` after it (plus the payment lag)."""
+    retention_days: Days = fixed(365.0)
+    """Days from final acceptance until the retention is due (the defect period)."""
     delivery_at: Probability = 0.7
     """Point of the implementation duration at which delivery happens (0.7 = 70% through)."""
     lag_days: Days = fixed(60.0)
@@ -194,14 +217,32 @@ class Payments(Strict):
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> Self:
-        total = self.signing + self.delivery + self.acceptance
+        total = self.signing + self.delivery + self.acceptance + self.retention
         if abs(total - 1) > SHARE_TOLERANCE:
-            raise ValueError(f"signing + delivery + acceptance = {total:g}, must be 1")
+            raise ValueError(f"signing + delivery + acceptance + retention = {total:g}, must be 1")
         return self
 
     @property
-    def shares(self) -> tuple[float, float, float]:
-        return self.signing, self.delivery, self.acceptance
+    def shares(self) -> tuple[float, float, float, float]:
+        """Shares of the milestones in order: signing, delivery, acceptance, retention."""
+        return self.signing, self.delivery, self.acceptance, self.retention
+
+
+class Assumption(Strict):
+    """A low-confidence number: the range it may plausibly take and where it comes from."""
+
+    low: Annotated[float, Field(allow_inf_nan=False)]
+    """Lowest plausible value."""
+    high: Annotated[float, Field(allow_inf_nan=False)]
+    """Highest plausible value."""
+    source: str = "judgement"
+    """Where the range comes from: a docs/sources.md section, or "judgement"."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.low > self.high:
+            raise ValueError(f"low {self.low:g} is above high {self.high:g}")
+        return self
 
 
 def _single_grade() -> dict[GradeKey, Grade]:
@@ -241,6 +282,8 @@ class Scenario(Strict):
     """Follow-on leads from accepted projects."""
     period_end: PeriodEnd = PeriodEnd()
     """Period-end effects."""
+    focus: Focus = Focus()
+    """Attention dilution of account managers carrying many deals."""
     policy: Policy = Policy()
     """The levers management pulls (see ``kamsim.policies``)."""
     extensions: Annotated[
@@ -248,6 +291,10 @@ class Scenario(Strict):
         BeforeValidator(validate_extensions, json_schema_input_type=dict[str, dict[str, Any]]),
     ] = Field(default_factory=dict)
     """Steps registered through ``kamsim.extensions``, each placed in a stage."""
+    assumptions: dict[str, Assumption] = Field(default_factory=dict)
+    """Low-confidence numbers by dotted key (``"stages.tender.odds.executive"``), each with
+    its plausible range and source; ``kamsim check`` lists them and sensitivity analyses vary
+    them."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -274,6 +321,17 @@ class Scenario(Strict):
             problems.append(
                 "stages.implementation.patience: a signed customer does not go cold; remove it"
             )
+        if self.stages.implementation.stall_half_life_days is not None:
+            problems.append(
+                "stages.implementation.stall_half_life_days: a signed project does not stall "
+                "out of the pipeline; remove it"
+            )
+        if self.focus.odds_per_deal != 1.0 and not self.resources.account_managers.ownership:
+            problems.append(
+                "focus.odds_per_deal: attention dilution needs named account managers; "
+                "set resources.account_managers.ownership = true"
+            )
+        problems.extend(self._assumption_keys())
         pol = self.policy
         engage = pol.executive_engagement != "none" and pol.executive_wait == "wait"
         rescue = pol.pipeline_review.every_days is not None and (
@@ -309,6 +367,19 @@ class Scenario(Strict):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _assumption_keys(self) -> list[str]:
+        """Each assumption must name a setting of this scenario."""
+        data = self.model_dump(mode="json", exclude={"assumptions"})
+        problems = []
+        for key in self.assumptions:
+            node: Any = data
+            for part in key.split("."):
+                if not isinstance(node, dict) or part not in node:
+                    problems.append(f"assumptions.{key}: names no setting of this scenario")
+                    break
+                node = node[part]
+        return problems
 
     def _runnable(self) -> list[str]:
         """Problems that would stop the run from finishing: too much work, dates past the

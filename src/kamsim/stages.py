@@ -66,6 +66,13 @@ class Stage(Strict):
     wait_half_life_days: Annotated[float, POSITIVE_DAYS.bounds()] | None = None
     """Waiting costs deals: the pass chance is multiplied by 0.5^(days queued for our people in
     this stage / half-life). Empty: waiting costs nothing (docs/sources.md §5: 60 d, 30-120 d)."""
+    stall_half_life_days: Annotated[float, POSITIVE_DAYS.bounds()] | None = None
+    """Stall risk, whatever its cause: the pass chance is multiplied by 0.5^(days in the stage
+    beyond ``norm_days`` / half-life). Separate from the cost of waiting for our people (both
+    apply). Pre-signing stages only. Empty: no stall risk (docs/sources.md §5: 60 d, 30-120 d)."""
+    norm_days: Annotated[float, Range(0.0, MAX_DAYS).bounds()] | None = None
+    """Days a deal may spend in the stage before it counts as stalling (queueing included).
+    Empty: the mean of ``duration``."""
     patience: Days | None = None
     """Days a customer waits for our people in this stage before going cold (exit
     ``went_cold``), drawn per deal; exponential makes Erlang A apply. Empty: endless patience."""
@@ -79,6 +86,11 @@ class Stage(Strict):
 
     def pass_for(self, grade: GradeKey) -> float:
         return self.pass_probability[grade]
+
+    @property
+    def stall_norm(self) -> float:
+        """Days in the stage before stall risk starts (``norm_days`` or the mean duration)."""
+        return self.duration.mean if self.norm_days is None else self.norm_days
 
 
 class Stages(Strict):
