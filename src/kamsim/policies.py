@@ -16,9 +16,7 @@ from kamsim.limits import MAX_DAYS, MAX_DEALS_PER_PERSON, MIN_REVIEW_DAYS
 from kamsim.validation import MARGIN_BAR, MONEY, Probability, Range, Strict
 from kamsim.vocabulary import GradeKey
 
-EngagementStage = Literal[
-    "none", "approval", "proposal", "tender", "negotiation", "implementation"
-]
+EngagementStage = Literal["none", "approval", "proposal", "tender", "negotiation", "implementation"]
 QueueOrder = Literal["fifo", "grade", "value", "oldest"]
 
 

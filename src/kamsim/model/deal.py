@@ -57,6 +57,7 @@ class Deal(Timer):
         "k",
         "margin",
         "outcome",
+        "owner",
         "parent",
         "pool_i",
         "pools",
@@ -67,6 +68,7 @@ class Deal(Timer):
         "signed_at",
         "stage",
         "stage_wait",
+        "stall_from",
         "started",
         "step",
         "value",
@@ -113,6 +115,10 @@ class Deal(Timer):
         self.doing: Doing | None = None
         """The step of the visit in progress."""
         self.entered = now
+        self.stall_from = now
+        """Start of the stall clock: entering the stage, or a rescue visit."""
+        self.owner = -1
+        """The named account manager who owns the deal (-1: none yet, or no ownership)."""
         self.started = NAN
         self.stage_wait = 0.0
         self.pools: tuple[int, ...] = ()

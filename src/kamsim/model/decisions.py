@@ -5,7 +5,8 @@ provides), the replication's effect sizes and a deal's state, so tests can check
 hand-made deal.
 
 The chance of passing a stage is logistic(logit(grade base) + the log odds ratios of the
-deal's state) times 0.5^(days queued in the stage / half-life). Summed log odds ratios are
+deal's state and of its owner's load) times 0.5^(days queued in the stage / wait half-life)
+times 0.5^(days in the stage beyond its norm / stall half-life). Summed log odds ratios are
 clipped to +/- ``MAX_LOG_ODDS``, so any count of rivals and any ratio give a valid chance.
 """
 
@@ -29,7 +30,13 @@ class Bars(Protocol):
     @property
     def half_life(self) -> list[float]: ...
     @property
+    def stall_half_life(self) -> list[float]: ...
+    @property
+    def stall_norm(self) -> list[float]: ...
+    @property
     def shape_p(self) -> list[float]: ...
+    @property
+    def no_bid_p(self) -> list[float]: ...
     @property
     def withdraw_p(self) -> float: ...
     @property
@@ -104,15 +111,31 @@ def stage_log_odds(deal: Deal, o: LogOdds, now: float) -> float:
     return x
 
 
-def pass_chance(rules: Bars, o: LogOdds | None, deal: Deal, stage: int, now: float) -> float:
-    """The deal's chance of passing ``stage`` now, given the stage's log odds ratios ``o``."""
+def pass_chance(
+    rules: Bars, o: LogOdds | None, deal: Deal, stage: int, now: float, extra: float = 0.0
+) -> float:
+    """The deal's chance of passing ``stage`` now, given the stage's log odds ratios ``o`` and
+    ``extra`` log odds (the owner's focus)."""
     p = rules.pass_p[stage][deal.grade]
     if o is not None:
-        p = with_log_odds(p, stage_log_odds(deal, o, now))
+        extra += stage_log_odds(deal, o, now)
+    if extra:
+        p = with_log_odds(p, extra)
     half_life = rules.half_life[stage]
     if deal.stage_wait and half_life:
         p *= 0.5 ** (deal.stage_wait / half_life)
+    stall = rules.stall_half_life[stage]
+    if stall:
+        late = now - deal.stall_from - rules.stall_norm[stage]
+        if late > 0.0:
+            p *= 0.5 ** (late / stall)
     return p
+
+
+def focus_log_odds(log_ratio_per_deal: float, load: int, norm: int) -> float:
+    """Log odds from the owner's attention: ``log_ratio_per_deal`` per active deal beyond
+    ``norm``."""
+    return log_ratio_per_deal * (load - norm) if load > norm else 0.0
 
 
 def shaping_chance(rules: Bars, so: ShapingLogOdds, deal: Deal, now: float) -> float:
@@ -124,10 +147,14 @@ def shaping_chance(rules: Bars, so: ShapingLogOdds, deal: Deal, now: float) -> f
     return with_log_odds(rules.shape_p[deal.grade], x)
 
 
-def tender_check(rules: Bars, deal: Deal, withdraw_u: float | None) -> str | None:
+def tender_check(
+    rules: Bars, deal: Deal, withdraw_u: float | None, no_bid_u: float | None = None
+) -> str | None:
     """Why the deal leaves before bidding (``withdrew``, ``no_bid``), or None to bid."""
     if withdraw_u is not None and not deal.shaped and withdraw_u < rules.withdraw_p:
         return "withdrew"
+    if no_bid_u is not None and no_bid_u < rules.no_bid_p[deal.grade]:
+        return "no_bid"
     if rules.bid_min_margin is not None:
         discount = 0.0 if deal.shaped else rules.expected_price_discount
         margin = 1.0 - (1.0 - deal.margin) / (1.0 - discount)

@@ -78,7 +78,8 @@ class DealDraws:
     pass_u: list[list[float]]
     """``pass_u[stage][k]``: uniform compared with the stage's pass probability."""
     lag: list[list[float]]
-    """``lag[milestone][k]``: days from milestone to cash (signing, delivery, acceptance)."""
+    """``lag[milestone][k]``: days from milestone to cash (signing, delivery, acceptance, and
+    with a retention, its defect period plus a lag)."""
     access: list[bool] | None = None
     champion_until: list[float] | None = None
     """Days from arrival until the champion is lost (``NO_CHAMPION``: never had one)."""
@@ -86,9 +87,12 @@ class DealDraws:
     competitors: list[int] | None = None
     shape_u: list[float] | None = None
     withdraw_u: list[float] | None = None
+    no_bid_u: list[float] | None = None
     price_discount: list[float] | None = None
     visit: list[float] | None = None
-    """Executive visit duration."""
+    """Executive visit effort (days of an executive's time)."""
+    tie_loss: list[float] | None = None
+    """Days an account tie built by this deal's visit lasts."""
     patience: list[list[float] | None] | None = None
     """``patience[stage][k]`` for stages with a patience distribution."""
     change_orders: list[int] | None = None
@@ -223,7 +227,12 @@ def _draw(
     yield "margin", margin
     yield "duration", durations
     yield "pass_u", [rng(f"pass.{s}").uniform(size=n) for s in STAGES]
-    yield "lag", [scenario.payments.lag_days.sample(lag_rng, n) for _ in range(3)]
+    pay = scenario.payments
+    lags = [pay.lag_days.sample(lag_rng, n) for _ in range(3)]
+    if rules.switches.retention:
+        retained = pay.retention_days.sample(rng("retention"), n)
+        lags.append(retained + pay.lag_days.sample(lag_rng, n))
+    yield "lag", lags
     yield "change_orders", change_orders
     yield from _draw_mechanisms(rules, rng, n, grade)
 
@@ -261,6 +270,8 @@ def _draw_mechanisms(
         yield "executive", u < by_grade(rel.executive_probability)
     if on.visits:
         yield "visit", rel.executive_visit_days.sample(rng("executive_visit"), n)
+    if on.tie_loss:
+        yield "tie_loss", rng("relationship.tie_loss").exponential(365.0 / rel.tie_loss_per_year, n)
     comp = scenario.competition
     if on.competitors:
         rivals = comp.competitors.sample(rng("competitors"), n)
@@ -269,6 +280,8 @@ def _draw_mechanisms(
         yield "shape_u", rng("shaping").uniform(size=n)
     if on.withdraw:
         yield "withdraw_u", rng("withdraw").uniform(size=n)
+    if on.no_bid:
+        yield "no_bid_u", rng("no_bid").uniform(size=n)
     if on.price_fight:
         yield "price_discount", comp.price_fight_discount.sample(rng("price_fight_discount"), n)
     patience = [

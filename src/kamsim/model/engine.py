@@ -29,9 +29,10 @@ from typing import Any
 
 import simpy
 
-from kamsim.limits import MAX_DRAIN_MONTHS
+from kamsim.limits import MAX_ACCOUNTS, MAX_DRAIN_MONTHS
 from kamsim.model.clock import NORMAL, Wake, scheduler
 from kamsim.model.deal import NAN, Deal
+from kamsim.model.decisions import focus_log_odds
 from kamsim.model.draws import NO_CHAMPION, DealDraws, arrival_times
 from kamsim.model.follow_ons import FollowOns
 from kamsim.model.pools import PoolState
@@ -48,7 +49,7 @@ from kamsim.model.records import (
 )
 from kamsim.model.review import Review
 from kamsim.model.rules import Effects, Rules
-from kamsim.model.steps import ACCEPTANCE, SIGNING
+from kamsim.model.steps import ACCEPTANCE, RETENTION, SIGNING
 from kamsim.rng import Streams
 from kamsim.scenario import Scenario
 from kamsim.vocabulary import DAYS_PER_MONTH, STAGES
@@ -85,6 +86,12 @@ class World:
         self._visits = self.records.visits
         self._holds = self.records.holds
         self._money = self.records.money
+        self.am_load = [0] * rules.account_managers
+        """Active deals of each named account manager (with ownership)."""
+        self._account_owner: dict[int, int] = {}
+        """Each account's last owner: its next deal stays with them if they have a slot."""
+        self._ties: dict[int, float] = {}
+        """Account ties: until when each account's executive relationship lasts."""
 
     # -- running ---------------------------------------------------------------------------
 
@@ -150,6 +157,8 @@ class World:
             deal.champion_until = None if lost == NO_CHAMPION else now + lost
         if d.executive is not None:
             deal.executive = d.executive[k]
+        if self.rules.ties and self.tied(deal, now):
+            deal.executive = True
         if d.competitors is not None:
             deal.competitors = d.competitors[k]
         self.deals.append(deal)
@@ -161,6 +170,7 @@ class World:
     def enter(self, deal: Deal, stage: int, now: float) -> None:
         deal.stage = stage
         deal.entered = now
+        deal.stall_from = now
         deal.started = NAN
         deal.stage_wait = 0.0
         deal.step = 0
@@ -186,6 +196,41 @@ class World:
         """Whether every slot of ``pool`` is taken."""
         p = self.pools[pool]
         return p.busy >= p.capacity
+
+    # -- named account managers and account ties -------------------------------------------
+
+    def assign(self, deal: Deal) -> None:
+        """The deal, holding an account-manager slot, becomes a named person's: the account's
+        last owner if they have a free slot, else the least-loaded (lowest index on ties).
+        Someone has a free slot, since the pool's slots are the people's slots."""
+        load = self.am_load
+        key = deal.grade * MAX_ACCOUNTS + deal.account
+        am = self._account_owner.get(key)
+        if am is None or load[am] >= self.rules.am_slots:
+            am = min(range(len(load)), key=load.__getitem__)
+        load[am] += 1
+        deal.owner = am
+        self._account_owner[key] = am
+
+    def focus(self, deal: Deal) -> float:
+        """Log odds from the owner's attention, spread over their active deals."""
+        if deal.owner < 0:
+            return 0.0
+        return focus_log_odds(self.effects.focus, self.am_load[deal.owner], self.rules.focus_norm)
+
+    def tie(self, deal: Deal, now: float) -> None:
+        """An executive visit: with account ties, the relationship becomes the account's."""
+        if not self.rules.ties:
+            return
+        loss = deal.draws.tie_loss
+        until = float("inf") if loss is None else now + loss[deal.k]
+        key = deal.grade * MAX_ACCOUNTS + deal.account
+        self._ties[key] = max(until, self._ties.get(key, until))
+
+    def tied(self, deal: Deal, now: float) -> bool:
+        """Whether the deal's account has an executive tie now."""
+        until = self._ties.get(deal.grade * MAX_ACCOUNTS + deal.account)
+        return until is not None and now < until
 
     def take(self, deal: Deal, pools: tuple[int, ...], now: float, i: int = 0) -> bool:
         """Take the step's pools from ``pools[i]`` on; queue at the first full one, or, with
@@ -259,6 +304,8 @@ class World:
         for pool, stage, queued, started in held:
             if pool == owner:
                 continue
+            if pool == self._owner:  # the deal signed or left: its owner is free of it
+                self.am_load[deal.owner] -= 1
             holds.append((deal.id, stage, pool, queued, started, now, RELEASED))
             self.release(self.pools[pool], now)
         if owner is None:
@@ -324,6 +371,7 @@ class World:
     def accept(self, deal: Deal, now: float) -> None:
         deal.accepted_at = now
         self.milestone(deal, ACCEPTANCE, now, deal.booked)
+        self.milestone(deal, RETENTION, now, deal.booked)
         self.follow_ons.consider(deal, now)
         self._close(deal, now)
 

@@ -1,5 +1,5 @@
-"""Repeat business (续单): an accepted project with an executive relationship may bring a
-follow-on lead from the same account, with the same grade.
+"""Repeat business (续单): an accepted project with an executive relationship (its own, or
+its account's tie) may bring a follow-on lead from the same account, with the same grade.
 
 Deal ids: new lead k (in arrival order) has id k; a follow-on lead's id is its parent's plus
 ``FOLLOW_ON_ID_STRIDE`` (10,000,000). So ``id // stride`` is a deal's generation and
@@ -48,6 +48,7 @@ class World(Protocol):
     def env(self) -> simpy.Environment: ...
     def schedule(self, wake: Wake, delay: float) -> None: ...
     def start(self, deal: Deal, now: float) -> None: ...
+    def tied(self, deal: Deal, now: float) -> bool: ...
 
 
 class FollowOns:
@@ -77,7 +78,7 @@ class FollowOns:
         if (
             d.repeat_u is not None
             and d.repeat_delay is not None
-            and deal.executive
+            and (deal.executive or self.world.tied(deal, now))
             and d.repeat_u[deal.k] < rules.repeat_p
             and deal.id < MAX_FOLLOW_ON_GENERATIONS * FOLLOW_ON_ID_STRIDE
         ):

@@ -70,6 +70,8 @@ class DealColumns:
     """The deal whose acceptance brought this follow-on lead (None: a new lead)."""
     accepted_at: list[float] = field(default_factory=list)
     cancelled: list[bool] = field(default_factory=list)
+    owner: list[int] = field(default_factory=list)
+    """The named account manager who owned the deal (-1: none)."""
 
 
 @dataclass(slots=True)

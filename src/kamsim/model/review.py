@@ -1,6 +1,7 @@
 """Pipeline review (异常现象): every ``every_days``, deals stalled in one pre-signing stage for
 longer than ``stale_after_days`` are closed (exit ``stalled``) or rescued (a free executive
-visits, giving the deal an executive relationship). A review aborts whatever a closed deal
+visits, giving the deal an executive relationship and restarting its stall clock). A review
+aborts whatever a closed deal
 was doing; a rescue visit holds an ``executives`` slot for its drawn duration.
 """
 
@@ -39,6 +40,7 @@ class World(Protocol):
     def schedule(self, wake: Wake, delay: float) -> None: ...
     def exit(self, deal: Deal, reason: str, now: float) -> None: ...
     def release(self, pool: PoolState[Deal], now: float) -> None: ...
+    def tie(self, deal: Deal, now: float) -> None: ...
     def deals_ahead(self) -> bool: ...
 
 
@@ -79,6 +81,8 @@ class Review:
         execs = world.pools[EXECUTIVES]
         deal.rescued = True
         deal.executive = True
+        deal.stall_from = now  # a rescued deal starts its stall clock again
+        world.tie(deal, now)
         execs.busy += 1
         world.records.levels.append((now, execs.busy_series, execs.busy))
         visit = deal.draws.visit

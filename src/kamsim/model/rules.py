@@ -50,21 +50,30 @@ class Rules:
         self.queue_order = [orders.get(p, "fifo") for p in POOLS]
         self.owner: int | None = ACCOUNT_MANAGERS if res.account_managers.ownership else None
         """The pool a deal holds from entering development until it is signed or leaves."""
-        self.work_pools: list[tuple[int, ...]] = []
+        self.work_pools: list[tuple[int, ...]] = [
+            tuple(POOLS.index(p) for p in stages[s].pools if POOLS.index(p) != self.owner)
+            for s in STAGES
+        ]
         """Pools each stage's work takes, in the global order; an owned pool is taken once,
-        before development, and never again per stage."""
-        for i, s in enumerate(STAGES):
-            idx = [POOLS.index(p) for p in stages[s].pools if POOLS.index(p) != self.owner]
-            if i == 0 and self.owner is not None:
-                idx = [self.owner, *idx]
-            self.work_pools.append(tuple(idx))
+        by the ``Own`` step that opens development, and never again per stage."""
+        self.account_managers = res.account_managers.headcount
+        self.am_slots = (
+            self.capacity[ACCOUNT_MANAGERS] // self.account_managers if self.account_managers else 0
+        )
+        """Deals each named account manager carries at most (after the WIP cap)."""
+        self.focus_norm = scenario.focus.norm_deals
+        self.ties = scenario.relationship.account_ties
         grades = scenario.grade_keys
         self.pass_p = [[stages[s].pass_for(g) for g in grades] for s in STAGES]
         self.exit_reason = [stages.exit_reason(s) for s in STAGES]
         self.half_life = [stages[s].wait_half_life_days or 0.0 for s in STAGES]
+        self.stall_half_life = [stages[s].stall_half_life_days or 0.0 for s in STAGES]
+        """Per stage; 0: no stall risk."""
+        self.stall_norm = [stages[s].stall_norm for s in STAGES]
         comp = scenario.competition
         self.shape_p = [comp.shaping_probability.get(g, 0.0) for g in grades]
         self.withdraw_p = comp.withdraw_probability
+        self.no_bid_p = [comp.no_bid_probability.get(g, 0.0) for g in grades]
         self.expected_price_discount = comp.price_fight_discount.mean
         self.bid_min_margin = pol.bid_min_margin
         qual = pol.qualification
@@ -105,6 +114,8 @@ class Effects(NamedTuple):
     log_odds: list[LogOdds | None]
     """Their logs, which the decisions use."""
     shaping: ShapingLogOdds
+    focus: float
+    """Log odds ratio per active deal of the owner beyond the norm (0: focus off)."""
 
     @classmethod
     def draw(cls, rules: Rules, streams: Streams) -> Effects:
@@ -125,4 +136,5 @@ class Effects(NamedTuple):
             )
         )
         log_odds = [None if o is None else LogOdds(*map(log_ratio, o)) for o in odds]
-        return cls(odds, log_odds, shaping)
+        focus = log_ratio(_effect(rules.scenario.focus.odds_per_deal, streams, "focus"))
+        return cls(odds, log_odds, shaping, focus)

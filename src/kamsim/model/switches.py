@@ -37,6 +37,13 @@ class Switches:
     review: bool
     qualification: bool
     bid_bar: bool
+    no_bid: bool
+    stall: tuple[bool, ...]
+    """Per stage."""
+    focus: bool
+    ties: bool
+    tie_loss: bool
+    retention: bool
 
     @classmethod
     def of(cls, scenario: Scenario) -> Switches:
@@ -67,4 +74,10 @@ class Switches:
             or qual.min_margin is not None
             or qual.min_value is not None,
             bid_bar=pol.bid_min_margin is not None,
+            no_bid=any(comp.no_bid_probability.values()),
+            stall=tuple(scenario.stages[s].stall_half_life_days is not None for s in STAGES),
+            focus=scenario.focus.odds_per_deal != 1.0,
+            ties=rel.account_ties,
+            tie_loss=rel.account_ties and rel.tie_loss_per_year > 0,
+            retention=scenario.payments.retention > 0,
         )

@@ -5,6 +5,7 @@ A visit to a stage is a short sequence of steps, fixed per stage when the rules 
 per event. Each step is a module here; a new mechanism is one new module and its place in the
 table:
 
+``Own``       development with ownership: a named account manager's slot, held to signing
 ``Check``     tender only: withdraw when the criteria favour a rival; no-bid below the bar
 ``Visit``     the stage named by ``policy.executive_engagement``: an executive visit (or skip)
 ``Work``      the stage's own work, holding its pools (negotiation paced by period ends;
@@ -32,6 +33,7 @@ from kamsim.model.steps.base import (
     IMPLEMENTATION,
     NEGOTIATION,
     PROPOSAL,
+    RETENTION,
     SIGNING,
     TENDER,
     Loop,
@@ -48,6 +50,7 @@ from kamsim.model.steps.decide import (
     ProposalDecide,
     TenderDecide,
 )
+from kamsim.model.steps.own import Own
 from kamsim.model.steps.visit import Visit
 from kamsim.model.steps.work import Delivery, Negotiation, Work
 from kamsim.vocabulary import STAGES
@@ -57,6 +60,7 @@ __all__ = [
     "DELIVERY",
     "EXECUTIVES",
     "IMPLEMENTATION",
+    "RETENTION",
     "SIGNING",
     "Loop",
     "Step",
@@ -76,6 +80,8 @@ def stage_steps(rules: Rules, stage: int) -> tuple[Step, ...]:
     """The steps of a visit to ``stage``, in order, with the scenario's extensions placed
     before the decision."""
     steps: list[Step] = []
+    if Own.applies(rules, stage):
+        steps.append(Own(rules, stage))
     if Check.applies(rules, stage):
         steps.append(Check(rules, stage))
     if Visit.applies(rules, stage):

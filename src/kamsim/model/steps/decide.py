@@ -11,6 +11,13 @@ class Decide(Step):
     """Qualification (approval), then the pass draw; a passed deal moves on."""
 
     name, timed = "decide", False
+    __slots__ = ("focus", "stalls")
+
+    def __init__(self, rules: Rules, stage: int) -> None:
+        super().__init__(rules, stage)
+        self.focus = rules.switches.focus and stage < IMPLEMENTATION
+        """The owner's load moves the chance (attention dilution, before signing)."""
+        self.stalls = rules.switches.stall[stage]
 
     @staticmethod
     def applies(rules: Rules, stage: int) -> bool:
@@ -22,10 +29,16 @@ class Decide(Step):
             loop.exit(deal, "not_approved", now)
             return True
         o = loop.effects.log_odds[s]
-        if o is None and not (deal.stage_wait and rules.half_life[s]):
+        extra = loop.focus(deal) if self.focus else 0.0
+        if (
+            o is None
+            and not extra
+            and not self.stalls
+            and not (deal.stage_wait and rules.half_life[s])
+        ):
             chance = rules.pass_p[s][deal.grade]  # the base chance: nothing modifies it
         else:
-            chance = pass_chance(rules, o, deal, s, now)
+            chance = pass_chance(rules, o, deal, s, now, extra)
         if deal.draws.pass_u[s][deal.k] >= chance:
             if s == IMPLEMENTATION:
                 loop.cancel(deal, now)

@@ -28,3 +28,4 @@ class Visit(Step):
 
     def end(self, loop: Loop, deal: Deal, now: float) -> None:
         deal.executive = True
+        loop.tie(deal, now)
