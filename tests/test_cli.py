@@ -102,6 +102,8 @@ def _manifest_of(cli: CliRunner, scenario: Path, out: Path, *extra: str) -> dict
             str(out),
             "--set",
             "calendar.horizon_months=3",
+            "--set",
+            "calendar.warmup_months=0",
             *extra,
         ],
     )
@@ -169,7 +171,17 @@ def test_console_script_runs(tmp_path: Path) -> None:
     script = shutil.which("kamsim")
     command = [script] if script else [sys.executable, "-c", "from kamsim.cli import main; main()"]
     proc = subprocess.run(
-        [*command, "run", str(BASELINE), "--reps", "1", "--set", "calendar.horizon_months=3"],
+        [
+            *command,
+            "run",
+            str(BASELINE),
+            "--reps",
+            "1",
+            "--set",
+            "calendar.horizon_months=3",
+            "--set",
+            "calendar.warmup_months=0",
+        ],
         capture_output=True,
         text=True,
         timeout=300,

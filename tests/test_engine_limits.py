@@ -41,6 +41,7 @@ def _drained(*overrides: str) -> kamsim.Scenario:
         BASELINE,
         [
             f"calendar.horizon_months={HORIZON_MONTHS}",
+            "calendar.warmup_months=0",
             "calendar.arrivals_until_months=6",
             "calendar.drain=true",
             *overrides,
@@ -178,6 +179,7 @@ def test_a_million_rivals_give_a_valid_chance(ratio: float) -> None:
         BASELINE,
         [
             f"calendar.horizon_months={HORIZON_MONTHS}",
+            "calendar.warmup_months=0",
             *(f"stages.{s}.odds.competitor={ratio}" for s in ("tender", "negotiation")),
         ],
     )
@@ -309,7 +311,9 @@ def test_too_many_new_leads_for_the_id_scheme_stop_before_the_run(
     import kamsim.model.follow_ons as follow_ons
 
     monkeypatch.setattr(follow_ons, "FOLLOW_ON_ID_STRIDE", 10)
-    scenario = kamsim.load_scenario(BASELINE, [f"calendar.horizon_months={HORIZON_MONTHS}"])
+    scenario = kamsim.load_scenario(
+        BASELINE, [f"calendar.horizon_months={HORIZON_MONTHS}", "calendar.warmup_months=0"]
+    )
     with pytest.raises(ValueError, match="new leads"):
         World(scenario, 1, 0)
 

@@ -119,7 +119,12 @@ def assert_refused_or_ok(code: int, out: str, err: str, *fields: str) -> None:
 def bounded(scenario: kamsim.Scenario) -> kamsim.Scenario:
     """The same scenario cut to a short horizon and a small expected number of leads."""
     months = min(scenario.calendar.horizon_months, MONTHS_CAP)
-    short = scenario.with_overrides({"calendar.horizon_months": months})
+    short = scenario.with_overrides(
+        {
+            "calendar.horizon_months": months,
+            "calendar.warmup_months": min(scenario.calendar.warmup_months, months - 1),
+        }
+    )
     leads = short.expected_leads()
     if leads <= LEAD_CAP:
         return short
@@ -524,7 +529,8 @@ def test_bad_set_values(
 
 
 TINY = (
-    'extends = "baseline.toml"\n[calendar]\nhorizon_months = 1\n[arrivals]\nrate_per_month = 5.0\n'
+    'extends = "baseline.toml"\n[calendar]\nhorizon_months = 1\nwarmup_months = 0\n'
+    "[arrivals]\nrate_per_month = 5.0\n"
 )
 
 

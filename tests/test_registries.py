@@ -48,7 +48,7 @@ FORMATS = {"money", "percent", "decimal", "plain"}
 @pytest.fixture(scope="module")
 def two_reps(baseline: kamsim.Scenario) -> list[kamsim.Result]:
     """Replications 0 and 1 of a six-month baseline, each on its own."""
-    short = baseline.with_overrides(["calendar.horizon_months=6"])
+    short = baseline.with_overrides(["calendar.horizon_months=6", "calendar.warmup_months=0"])
     return [kamsim.simulate(short, seed=5, replication=r) for r in (0, 1)]
 
 

@@ -15,7 +15,7 @@ from constants import ROOT, SCENARIOS
 import kamsim
 
 PINS = ROOT / "tests" / "data" / "pinned_kpis.csv"
-SHORT = ["calendar.horizon_months=12"]
+SHORT = ["calendar.horizon_months=12", "calendar.warmup_months=0"]
 CASES: dict[str, tuple[str, list[str]]] = {
     "baseline": ("baseline.toml", SHORT),
     "exec-early": ("exec-early.toml", SHORT),

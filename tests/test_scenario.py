@@ -78,10 +78,11 @@ def test_overrides_take_toml_literals(
 
 
 def test_with_overrides_returns_a_new_validated_copy(baseline: kamsim.Scenario) -> None:
-    variant = baseline.with_overrides(["resources.presales.headcount=8"])
+    before = baseline.resources.presales.headcount
+    variant = baseline.with_overrides([f"resources.presales.headcount={before + 3}"])
     assert variant is not baseline
-    assert variant.resources.presales.headcount == 8
-    assert baseline.resources.presales.headcount == 5
+    assert variant.resources.presales.headcount == before + 3
+    assert baseline.resources.presales.headcount == before
     with pytest.raises(kamsim.ScenarioError):
         baseline.with_overrides(["stages.tender.pass_probability=2"])
     with pytest.raises(kamsim.ScenarioError):

@@ -173,7 +173,9 @@ class TestArguments:
                 call(str(BASELINE))  # type: ignore[arg-type]
 
     def test_the_largest_seed_runs(self, tmp_path: Path) -> None:
-        tiny = kamsim.load_scenario(BASELINE, ["calendar.horizon_months=1"])
+        tiny = kamsim.load_scenario(
+            BASELINE, ["calendar.horizon_months=1", "calendar.warmup_months=0"]
+        )
         result = kamsim.run(tiny, reps=1, seed=2**63 - 1)
         assert int(result.kpis["seed"].iloc[0]) == 2**63 - 1
 
@@ -225,6 +227,8 @@ def test_written_files_respect_the_umask(tmp_path: Path, cli: CliRunner) -> None
                 "1",
                 "--set",
                 "calendar.horizon_months=2",
+                "--set",
+                "calendar.warmup_months=0",
                 "--out",
                 str(out),
             ],

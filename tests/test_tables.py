@@ -53,7 +53,11 @@ TIMESERIES_COLUMNS = [
 
 @pytest.fixture(scope="module")
 def result(baseline: kamsim.Scenario) -> kamsim.Result:
-    return kamsim.run(baseline.with_overrides(["calendar.horizon_months=18"]), reps=2, seed=21)
+    return kamsim.run(
+        baseline.with_overrides(["calendar.horizon_months=18", "calendar.warmup_months=0"]),
+        reps=2,
+        seed=21,
+    )
 
 
 def test_columns(result: kamsim.Result) -> None:
