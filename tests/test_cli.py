@@ -19,7 +19,14 @@ from typer.testing import CliRunner
 import kamsim
 from kamsim.cli import app
 
-FILES = ("deals.parquet", "events.parquet", "timeseries.parquet", "kpis.csv", "manifest.json")
+FILES = (
+    "deals.parquet",
+    "events.parquet",
+    "timeseries.parquet",
+    "kpis.csv",
+    "manifest.json",
+    "check.json",
+)
 
 
 def _read(out: Path) -> dict[str, pd.DataFrame]:

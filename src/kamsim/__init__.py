@@ -1,10 +1,11 @@
 """kamsim: simulate key-account (B2B, tender-driven) sales and test policy changes.
 
-The public API: ``load_scenario`` -> ``simulate`` / ``run`` -> tables.
+The public API: ``load_scenario`` -> ``check`` (analytic) and ``simulate`` / ``run`` -> tables.
 """
 
 from importlib import metadata
 
+from kamsim.analytic import Check, check
 from kamsim.errors import Problem, ScenarioError
 from kamsim.io import load_scenario
 from kamsim.results import Result
@@ -17,11 +18,13 @@ except metadata.PackageNotFoundError:  # imported from a source tree that is not
     __version__ = "0+unknown"
 
 __all__ = [
+    "Check",
     "Problem",
     "Result",
     "Scenario",
     "ScenarioError",
     "__version__",
+    "check",
     "load_scenario",
     "run",
     "simulate",

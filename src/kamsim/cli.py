@@ -1,7 +1,8 @@
 """The ``kamsim`` command: a thin shell over the library.
 
 Bad input (a scenario file, an override, an option) prints one line per problem to stderr and
-exits 2, never a traceback.
+exits 2, never a traceback. ``kamsim check`` exits 3 when a pool's offered load is at or above
+its capacity (:data:`OVERLOADED_EXIT`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,24 @@ from tqdm import tqdm
 
 from kamsim import kpis as registry
 from kamsim.analysis import format_kpi, summarise
+from kamsim.analytic import check as analytic_check
 from kamsim.errors import Problem, ScenarioError
-from kamsim.io import check_output_folder, load_scenario, scenario_json_schema, write_run
+from kamsim.io import (
+    check_output_folder,
+    load_scenario,
+    scenario_json_schema,
+    write_json,
+    write_run,
+)
 from kamsim.limits import MAX_REPS, MAX_SEED
 from kamsim.scenario import Scenario
 from kamsim.simulation import run as run_scenario
+from kamsim.steady import format_beside, pools_beside
+
+OVERLOADED_EXIT = 3
+"""Exit code of ``kamsim check`` when a pool is at or above capacity."""
+CHECK_FILE = "check.json"
+"""The analytic check that ``kamsim run --out`` writes beside the tables."""
 
 app = typer.Typer(
     add_completion=False,
@@ -91,6 +105,8 @@ def run(
             check_output_folder(out)
         except ScenarioError as err:
             raise _fail(err) from None
+    analytic = analytic_check(scen)
+    typer.echo(analytic.format(short=True))
     with tqdm(
         total=reps, desc="replications", unit="rep", file=sys.stderr, disable=None, leave=False
     ) as bar:
@@ -100,9 +116,13 @@ def run(
         f"{scen.calendar.horizon_months} months from {scen.calendar.start}"
     )
     typer.echo(format_summary(summarise(result.kpis), scen.calendar.currency))
+    typer.echo(format_beside(pools_beside(analytic, result), result))
     if out is not None:
         try:
             paths = write_run(result, out, reps)
+            path = out / CHECK_FILE
+            write_json(analytic.to_dict(), path)
+            paths.append(path)
         except OSError as err:
             raise _fail(ScenarioError([Problem("--out", f"cannot write: {err}")])) from None
         typer.echo(f"wrote {', '.join(p.name for p in paths)} to {out}")
@@ -113,6 +133,28 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     """Check SCENARIO; exit 0 when valid, else one line per problem and exit 2."""
     scen = _load(scenario, set_)
     typer.echo(f"{scenario}: valid ({scen.name})")
+
+
+@app.command()
+def check(
+    scenario: ScenarioArg,
+    set_: SetOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the check as JSON (for machines).")
+    ] = False,
+) -> None:
+    """Analyse SCENARIO without simulating: offered load, Erlang waits and the expected funnel.
+
+    Exit 0 when every pool is below capacity, 3 when a pool is at or above it, 2 on bad input.
+    """
+    scen = _load(scenario, set_)
+    result = analytic_check(scen)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+    else:
+        typer.echo(result.format())
+    if result.overloaded:
+        raise typer.Exit(OVERLOADED_EXIT)
 
 
 @app.command()
