@@ -16,6 +16,7 @@ p-values are recomputed here with scipy's own regression and t-test.
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -24,7 +25,10 @@ import numpy as np
 import pytest
 from constants import BASELINE, POOLS, ROOT
 from helpers import assert_estimates, assert_user_error, cpu_count
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scipy import stats
+from test_properties import scenarios
 from typer.testing import CliRunner
 
 import kamsim
@@ -125,6 +129,73 @@ def test_run_opens_with_the_check_and_saves_it(cli: CliRunner, tmp_path: Path) -
     saved = json.loads((out / "check.json").read_text(encoding="utf-8"))
     expected = check(kamsim.load_scenario(BASELINE)).to_dict()
     assert saved == json.loads(json.dumps(expected))
+
+
+MECHANISMS = st.fixed_dictionaries(
+    {
+        "patience": st.booleans(),
+        "stall": st.booleans(),
+        "engage": st.sampled_from(["none", "approval", "tender", "implementation"]),
+        "skip": st.booleans(),
+        "review": st.sampled_from([None, "close", "rescue"]),
+        "ties": st.booleans(),
+        "repeat": st.floats(0.0, 1.0),
+        "focus": st.floats(0.5, 1.5),
+        "approval": st.booleans(),
+    }
+)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=scenarios(), mech=MECHANISMS)
+def test_any_valid_scenario_gives_a_finite_check(data: dict, mech: dict) -> None:
+    """Random scenarios (any pools, loads far above capacity, zero-length stages) with
+    mechanisms on: the check always finishes, its JSON is strict and its flows are sane."""
+    stages = data["stages"]
+    for s in ("development", "proposal", "tender") if mech["patience"] else ():
+        stages[s]["patience"] = {"dist": "exponential", "mean": 5.0}
+    for s in ("development", "negotiation") if mech["stall"] else ():
+        stages[s]["stall_half_life_days"] = 10.0
+    policy = {"executive_engagement": mech["engage"], "executive_wait": "wait"}
+    if mech["skip"]:
+        policy["executive_wait"] = "skip"
+    if mech["review"]:
+        policy["pipeline_review"] = {
+            "every_days": 5.0,
+            "stale_after_days": 5.0,
+            "action": mech["review"],
+        }
+    if mech["approval"]:
+        data["contract"] = {"approval_days": {"dist": "fixed", "value": 1.0}}
+        policy["discount_authority"] = 0.05
+        data["competition"] = {
+            "price_fight_discount": {"dist": "uniform", "low": 0.0, "high": 0.2},
+            "shaping_probability": 0.5,
+            "no_bid_probability": 0.1,
+        }
+    data["policy"] = policy
+    data["relationship"] = {
+        "account_ties": mech["ties"],
+        "executive_probability": 0.3,
+        "champion_probability": 0.3,
+        "champion_loss_per_year": 1.0,
+    }
+    data["repeat"] = {"probability": mech["repeat"], "delay_days": {"dist": "fixed", "value": 3.0}}
+    if data["resources"]["account_managers"]["ownership"]:
+        data["focus"] = {"odds_per_deal": mech["focus"], "norm_deals": 1}
+    try:
+        scenario = kamsim.Scenario.model_validate(data)
+    except kamsim.ScenarioError:
+        return
+    result = check(scenario)
+    json.dumps(result.to_dict(), allow_nan=False)
+    assert result.format()
+    assert (result.funnel["per_year"] >= -1e-6).all()
+    pools = result.pools
+    assert (pools["utilisation_expected"] >= -1e-9).all()
+    for row in pools.to_dict("records"):
+        if row["slots"] > 0 and row["offered_load"] < 1:
+            assert math.isfinite(row["mean_wait_days"]), row
 
 
 # -- the trend test -------------------------------------------------------------------------

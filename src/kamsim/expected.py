@@ -275,7 +275,8 @@ class _Cohort:
         phase = _uniforms(n, rng) * YEAR
         close = durations[NEGO]
         discount = np.zeros(n)
-        if periods.warps_close or periods.window > 0:
+        discounts = sc.period_end.month, sc.period_end.quarter, sc.period_end.year
+        if periods.warps_close or (periods.window > 0 and any(d.discount for d in discounts)):
             ends = np.array([periods.close_at(t, w) for t, w in zip(phase, close, strict=True)])
             discount = np.array([periods.discount_at(t) for t in ends])
             close = ends - phase
