@@ -29,6 +29,10 @@ STALLS = tuple(
     f"stages.{s}.stall_half_life_days=20.0" for s in ("development", "approval", "proposal")
 )
 """Deals stall beyond each stage's mean duration (half-life 20 days)."""
+LINGER = tuple(
+    f'stages.{s}.duration={{dist="lognormal", mean=30.0, cv=2.0}}' for s in ("approval", "proposal")
+)
+"""Heavy-tailed stage times: a stuck deal lingers for months, holding its account manager."""
 AMPLE_AMS = ("resources.account_managers.headcount=40",)
 SCARCE_PRESALES = ("resources.presales.headcount=4",)
 AMPLE_PRESALES = ("resources.presales.headcount=30",)
@@ -69,16 +73,18 @@ def loses(ci: Interval) -> bool:
 
 # -- work-in-progress cap ----------------------------------------------------------------------
 
-CAP = ("policy.am_active_deal_cap=7",)
+CAP = ("policy.am_active_deal_cap=8",)
 
 
-def test_wip_cap_raises_the_win_rate_when_attention_is_spread() -> None:
-    assert gains(diff(FOCUS, CAP, "win_rate"))
+def test_wip_cap_wins_more_deals_when_attention_is_spread() -> None:
+    """Account managers carrying at most 8 deals give each more attention: more deals signed,
+    although some leads go cold waiting for a free account manager."""
+    assert gains(diff(FOCUS, CAP, "deals_won"))
 
 
-def test_wip_cap_does_not_raise_the_win_rate_without_focus_and_costs_leads() -> None:
-    assert not gains(diff((), CAP, "win_rate"))
+def test_wip_cap_only_costs_leads_without_focus() -> None:
     assert loses(diff((), CAP, "deals_won"))
+    assert not gains(diff((), CAP, "win_rate"))
 
 
 # -- qualification -----------------------------------------------------------------------------
@@ -97,23 +103,39 @@ def test_qualifying_harder_costs_bookings_when_nobody_is_stretched() -> None:
 
 
 def test_qualification_does_not_count_against_the_win_rate() -> None:
-    """Deals our own approval turns away are not losses: the win rate of the A deals that
-    remain does not fall with ample account managers, though far fewer deals close."""
+    """Deals our own approval turns away are not losses, so the win rate does not fall; counted
+    as losses (the control) they would drag it down."""
     assert not loses(diff(AMPLE_AMS, QUALIFY, "win_rate"))
-    assert loses(diff(AMPLE_AMS, QUALIFY, "deals_lost"))
+
+    def with_rejections(result: kamsim.Result) -> np.ndarray:
+        d = result.deals
+        d = d[d["arrived_at"] >= result.scenario.calendar.warmup_days]
+        won = (d["outcome"] == "won").groupby(d["replication"]).sum()
+        lost = (
+            ((d["outcome"] == "lost") & (d["exit_reason"] != "disqualified"))
+            .groupby(d["replication"])
+            .sum()
+        )
+        return (won / (won + lost)).to_numpy(dtype=float)
+
+    control = with_rejections(_kpis(AMPLE_AMS + QUALIFY)) - with_rejections(_kpis(AMPLE_AMS))
+    assert loses(interval(control))
 
 
 # -- pipeline review ---------------------------------------------------------------------------
 
-REVIEW = ("policy.pipeline_review.every_days=30.0", "policy.pipeline_review.stale_after_days=60.0")
+REVIEW = ("policy.pipeline_review.every_days=15.0", "policy.pipeline_review.stale_after_days=60.0")
 RESCUE = (*REVIEW, 'policy.pipeline_review.action="rescue"')
 
 
 def test_closing_stalled_deals_frees_account_managers_for_better_ones() -> None:
-    assert gains(diff(FOCUS + STALLS, REVIEW, "deals_won"))
+    """Stuck deals linger and their chances decay; closing them gives their account managers'
+    attention to deals that can still win."""
+    assert gains(diff(LINGER + FOCUS + STALLS, REVIEW, "deals_won"))
 
 
-def test_closing_deals_only_loses_when_nothing_stalls_and_nobody_is_stretched() -> None:
+def test_closing_deals_only_loses_when_nothing_stalls() -> None:
+    assert loses(diff(LINGER, REVIEW, "deals_won"))
     assert loses(diff(AMPLE_AMS, REVIEW, "deals_won"))
 
 
@@ -125,6 +147,7 @@ def test_a_rescue_visit_wins_deals_and_costs_executive_time() -> None:
 # -- executive engagement ----------------------------------------------------------------------
 
 EARLY = ('policy.executive_engagement="approval"',)
+EARLY_WAIT = (*EARLY, 'policy.executive_wait="wait"')
 EARLY_SKIP = (*EARLY, 'policy.executive_wait="skip"')
 
 
@@ -136,10 +159,9 @@ def test_engaging_executives_early_raises_the_win_rate_at_the_cost_of_their_time
 def test_waiting_for_one_executive_costs_time_and_skipping_costs_the_relationship() -> None:
     """With one executive, waiting for the visit lengthens the cycle against skipping it;
     skipping gives fewer deals the relationship, so a lower win rate."""
-    base = AMPLE_AMS + ONE_EXECUTIVE
-    assert gains(diff(base + EARLY_SKIP, EARLY, "wait_executives"))
-    assert gains(diff(base + EARLY_SKIP, EARLY, "cycle_time_days"))
-    assert gains(diff(base + EARLY_SKIP, EARLY, "win_rate"))
+    base = AMPLE_AMS + ONE_EXECUTIVE + EARLY_SKIP
+    assert gains(diff(base, EARLY_WAIT, "cycle_time_days"))
+    assert gains(diff(base, EARLY_WAIT, "win_rate"))
 
 
 # -- staffing ----------------------------------------------------------------------------------
