@@ -19,14 +19,22 @@ from typer.testing import CliRunner
 import kamsim
 from kamsim.cli import app
 
-FILES = ("deals.parquet", "events.parquet", "timeseries.parquet", "kpis.csv", "manifest.json")
+FILES = (
+    "deals.parquet",
+    "events.parquet",
+    "timeseries.parquet",
+    "kpis.csv",
+    "kpis_by_year.csv",
+    "manifest.json",
+)
 
 
 def _read(out: Path) -> dict[str, pd.DataFrame]:
     tables = {
         name: pd.read_parquet(out / f"{name}.parquet") for name in ("deals", "events", "timeseries")
     }
-    tables["kpis"] = pd.read_csv(out / "kpis.csv")
+    for name in ("kpis", "kpis_by_year"):
+        tables[name] = pd.read_csv(out / f"{name}.csv")
     return tables
 
 
@@ -40,7 +48,7 @@ def baseline_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return out, result.stdout
 
 
-def test_run_writes_the_five_files(baseline_run: tuple[Path, str]) -> None:
+def test_run_writes_the_six_files(baseline_run: tuple[Path, str]) -> None:
     out, _ = baseline_run
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(FILES)
 
