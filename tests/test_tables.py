@@ -26,6 +26,7 @@ DEAL_COLUMNS = [
     "booked_value",
     "accepted_at",
     "cancelled",
+    "owner",
     *(f"wait_{p}" for p in POOLS),
 ]
 EVENT_COLUMNS = [

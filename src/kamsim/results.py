@@ -150,6 +150,7 @@ def _deals(rec: Records, holds: dict[str, np.ndarray[Any, Any]]) -> pd.DataFrame
     price = floats(cols.price_factor)
     margin = floats(cols.margin)
     ids = np.fromiter(cols.deal_id, dtype=np.int64, count=n)
+    owner = np.fromiter(cols.owner, dtype=np.int64, count=n)
     out = pd.DataFrame(
         {
             "replication": np.full(n, rec.replication, dtype=np.int64),
@@ -172,6 +173,7 @@ def _deals(rec: Records, holds: dict[str, np.ndarray[Any, Any]]) -> pd.DataFrame
             "repeat_of": pd.array(cols.parent, dtype="Int64"),
             "accepted_at": floats(cols.accepted_at),
             "cancelled": np.fromiter(cols.cancelled, dtype=bool, count=n),
+            "owner": pd.arrays.IntegerArray(owner, owner < 0),  # missing: no owner
         }
     )
     # A wait ends when granted, when the deal gave up (went cold, stalled) or at the end.
