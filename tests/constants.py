@@ -32,24 +32,37 @@ OUTCOMES = ("won", "lost", "open")
 KPI_COLUMNS = [
     "replication",
     "seed",
+    # money
     "bookings",
     "revenue",
     "cash",
     "gross_margin",
+    "cost_of_sale",
+    "contribution",
+    # rates and shares
     "gross_margin_pct",
     "win_rate",
+    "lead_conversion",
+    "tender_win_rate",
+    "approval_to_signed",
+    "no_decision_share",
+    "award_to_signature_30d",
+    "q4_acceptance_share",
+    # times and waits
     "cycle_time_days",
+    "dso_days",
+    *(f"wait_{p}" for p in POOLS),
+    # deal counts
     "deals_won",
     "deals_lost",
     "deals_open",
-    "cost_of_sale",
-    "util_account_managers",
-    "util_presales",
-    "util_delivery",
-    "util_approvers",
-    "util_executives",
+    # the load on people
+    "executive_days_per_month",
+    *(f"util_{p}" for p in POOLS),
 ]
 """The columns of the KPI table, in order: the run's keys, then the KPI names."""
+KPI_BY_YEAR_COLUMNS = [*KPI_COLUMNS[:2], "year", *KPI_COLUMNS[2:]]
+"""The columns of the KPIs-by-calendar-year table: the keys, the year, then the KPIs."""
 
 STAGE_EXIT_REASONS = {
     "development": "disqualified",

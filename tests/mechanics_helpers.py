@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from constants import DAYS_PER_MONTH
 
 import kamsim
 
@@ -109,6 +110,25 @@ def max_concurrency(starts: np.ndarray, ends: np.ndarray) -> int:
     kinds = np.concatenate([np.ones(len(starts)), -np.ones(len(ends))])
     order = np.lexsort((kinds, times))
     return int(np.cumsum(kinds[order]).max(initial=0))
+
+
+def little_ratio(
+    level: pd.Series,
+    rows: pd.DataFrame,
+    start: str,
+    end: str,
+    months: tuple[int, int],
+    scale: float = 1.0,
+) -> float:
+    """Little's law over the window of whole ``months`` [first, last): the time-average
+    ``level`` (monthly values inside the window) divided by (arrival rate x mean time in
+    system) of the ``rows`` starting inside it; 1 when L = lambda W."""
+    lo, hi = months[0] * DAYS_PER_MONTH, months[1] * DAYS_PER_MONTH
+    inside = rows[(rows[start] >= lo) & (rows[start] < hi)]
+    assert inside[end].notna().all()
+    rate = len(inside) / (hi - lo)
+    sojourn = float((inside[end] - inside[start]).mean())
+    return float(level.mean()) * scale / (rate * sojourn)
 
 
 # -- closed forms ------------------------------------------------------------------------------

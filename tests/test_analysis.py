@@ -183,8 +183,9 @@ def test_refuses_unpaired_runs_of_the_library(
         ("deals_won", 1234.56, "1,234.6"),
         ("cycle_time_days", 156.04, "156.0"),
         ("win_rate", math.nan, "-"),
-        ("wait_presales", 12.345, "12.35"),
-        ("wait_presales", 0.000123, "0.000123"),
+        ("wait_presales", 12.345, "12.3"),
+        ("queue_presales", 12.345, "12.35"),
+        ("queue_presales", 0.000123, "0.000123"),
         ("bids", 123456.7, "123,457"),
     ],
 )

@@ -6,6 +6,7 @@ Each case is a scenario file (or none) plus ``--set`` overrides; both ``kamsim v
 
 from __future__ import annotations
 
+import pickle
 import re
 import subprocess
 import sys
@@ -208,3 +209,11 @@ def test_console_errors_without_traceback_in_a_real_process(tmp_path: Path) -> N
     assert "Traceback" not in proc.stderr + proc.stdout
     assert proc.stderr.startswith("error: ")
     assert "stages.tender.pass_probability" in proc.stderr
+
+
+def test_a_scenario_error_survives_pickling_whole() -> None:
+    """Worker processes hand errors back pickled: the problems must arrive as they left."""
+    err = kamsim.ScenarioError([kamsim.errors.Problem("calendar.horizon_months", "too long")])
+    back = pickle.loads(pickle.dumps(err))
+    assert back.problems == err.problems
+    assert str(back) == str(err)

@@ -24,6 +24,7 @@ FILES = (
     "events.parquet",
     "timeseries.parquet",
     "kpis.csv",
+    "kpis_by_year.csv",
     "manifest.json",
     "check.json",
 )
@@ -33,7 +34,8 @@ def _read(out: Path) -> dict[str, pd.DataFrame]:
     tables = {
         name: pd.read_parquet(out / f"{name}.parquet") for name in ("deals", "events", "timeseries")
     }
-    tables["kpis"] = pd.read_csv(out / "kpis.csv")
+    for name in ("kpis", "kpis_by_year"):
+        tables[name] = pd.read_csv(out / f"{name}.csv")
     return tables
 
 
@@ -47,7 +49,7 @@ def baseline_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return out, result.stdout
 
 
-def test_run_writes_the_five_files(baseline_run: tuple[Path, str]) -> None:
+def test_run_writes_the_six_files(baseline_run: tuple[Path, str]) -> None:
     out, _ = baseline_run
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(FILES)
 

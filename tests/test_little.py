@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from constants import DAYS_PER_MONTH, POOLS, STAGES
+from constants import POOLS, STAGES
 from helpers import assert_estimates, load_toml
+from mechanics_helpers import little_ratio
 
 import kamsim
 
@@ -81,13 +82,7 @@ REPS = 10
 def _little_ratio(
     level: pd.Series, rows: pd.DataFrame, start: str, end: str, scale: float = 1.0
 ) -> float:
-    """Time-average level over the window divided by (arrival rate x mean time in system)."""
-    lo, hi = WARM_UP_MONTHS * DAYS_PER_MONTH, LAST_MONTH * DAYS_PER_MONTH
-    inside = rows[(rows[start] >= lo) & (rows[start] < hi)]
-    assert inside[end].notna().all()
-    rate = len(inside) / (hi - lo)
-    sojourn = float((inside[end] - inside[start]).mean())
-    return float(level.mean()) * scale / (rate * sojourn)
+    return little_ratio(level, rows, start, end, (WARM_UP_MONTHS, LAST_MONTH), scale)
 
 
 @pytest.fixture(scope="module")

@@ -32,12 +32,44 @@ KEYS = ["replication", "seed"]
 KPI_NAMES = [c for c in KPI_COLUMNS if c not in KEYS]
 """The kpis table's KPI columns, in order (the contract spelled out in ``constants``)."""
 
-CURRENCY = ["bookings", "revenue", "cash", "gross_margin", "cost_of_sale"]
-SHARES = ["gross_margin_pct", "win_rate", *(k for k in KPI_NAMES if k.startswith("util_"))]
+CURRENCY = ["bookings", "revenue", "cash", "gross_margin", "cost_of_sale", "contribution"]
+SHARES = [
+    "gross_margin_pct",
+    "win_rate",
+    "lead_conversion",
+    "tender_win_rate",
+    "approval_to_signed",
+    "no_decision_share",
+    "award_to_signature_30d",
+    "q4_acceptance_share",
+    *(k for k in KPI_NAMES if k.startswith("util_")),
+]
 COUNTS = ["deals_won", "deals_lost", "deals_open"]
+DAYS = [
+    "cycle_time_days",
+    "dso_days",
+    "executive_days_per_month",
+    *(k for k in KPI_NAMES if k.startswith("wait_")),
+]
+TIME_BASED = [
+    *CURRENCY,
+    *COUNTS,
+    "q4_acceptance_share",
+    "dso_days",
+    "executive_days_per_month",
+    *(k for k in KPI_NAMES if k.startswith("util_")),
+]
+"""KPIs of the measurement window (the rest are of the cohort of deals arriving in it)."""
 
-TABLE_NAMES = ["deals", "events", "timeseries", "kpis"]
-RUN_FILES = ["deals.parquet", "events.parquet", "timeseries.parquet", "kpis.csv", "manifest.json"]
+TABLE_NAMES = ["deals", "events", "timeseries", "kpis", "kpis_by_year"]
+RUN_FILES = [
+    "deals.parquet",
+    "events.parquet",
+    "timeseries.parquet",
+    "kpis.csv",
+    "kpis_by_year.csv",
+    "manifest.json",
+]
 
 UNITS = {"currency", "share", "days", "deals"}
 DIRECTIONS = {"higher", "lower", None}
@@ -107,17 +139,29 @@ def test_kpi_units_and_formats() -> None:
         assert (KPIS[name].unit, KPIS[name].format) == ("share", "percent"), name
     for name in COUNTS:
         assert (KPIS[name].unit, KPIS[name].format) == ("deals", "decimal"), name
-    assert (KPIS["cycle_time_days"].unit, KPIS["cycle_time_days"].format) == ("days", "decimal")
+    for name in DAYS:
+        assert (KPIS[name].unit, KPIS[name].format) == ("days", "decimal"), name
+    assert sorted(CURRENCY + SHARES + COUNTS + DAYS) == sorted(KPI_NAMES)
+    for name in KPI_NAMES:
+        assert KPIS[name].basis == ("time" if name in TIME_BASED else "deal"), name
     assert KPIS["bookings"].better == "higher"
     assert KPIS["cycle_time_days"].better == "lower"
     assert KPIS["cost_of_sale"].better == "lower"
     assert KPIS["util_presales"].better is None
+    assert KPIS["wait_presales"].better == "lower"
+    assert KPIS["no_decision_share"].better == "lower"
+    assert KPIS["contribution"].better == "higher"
 
 
 def test_utilisation_labels_name_their_pool() -> None:
     labels = {KPIS[k].label_zh for k in KPI_NAMES if k.startswith("util_")}
     assert len(labels) == 5
     assert all("利用率" in label for label in labels)
+
+
+def test_labels_are_distinct() -> None:
+    labels = [entry.label_zh for entry in KPIS.values()]
+    assert len(set(labels)) == len(labels)
 
 
 def test_count_kpis_are_whole_numbers_in_the_table(two_reps: list[kamsim.Result]) -> None:
@@ -246,8 +290,9 @@ def test_write_run_writes_exactly_the_registrys_files(
     for name in ("deals", "events"):
         back = pd.read_parquet(tmp_path / f"{name}.parquet")
         pd.testing.assert_frame_equal(back, getattr(result, name), check_categorical=False)
-    kpis = pd.read_csv(tmp_path / "kpis.csv")
-    pd.testing.assert_frame_equal(kpis, result.kpis, check_dtype=False)
+    for name in ("kpis", "kpis_by_year"):
+        back = pd.read_csv(tmp_path / f"{name}.csv")
+        pd.testing.assert_frame_equal(back, getattr(result, name), check_dtype=False)
 
 
 def test_write_run_follows_the_table_registry(
@@ -261,7 +306,13 @@ def test_write_run_follows_the_table_registry(
     monkeypatch.setattr(kamsim.io, "TABLES", MappingProxyType(without_events))
     result = concat_results(two_reps)
     paths = kamsim.io.write_run(result, tmp_path, 2)
-    files = ["deals.parquet", "timeseries.parquet", "kpis.parquet", "manifest.json"]
+    files = [
+        "deals.parquet",
+        "timeseries.parquet",
+        "kpis.parquet",
+        "kpis_by_year.csv",
+        "manifest.json",
+    ]
     assert [p.name for p in paths] == files
     assert _written(tmp_path) == sorted(files)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "kpis.parquet"), result.kpis)

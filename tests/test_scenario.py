@@ -123,3 +123,32 @@ def test_a_child_can_replace_a_distribution_by_another_kind(tmp_path: Path) -> N
     assert kamsim.load_scenario(child).stages.tender.duration == Fixed(value=30.0)
     override = 'stages.tender.duration={ dist = "fixed", value = 30.0 }'
     assert kamsim.load_scenario(BASELINE, [override]).stages.tender.duration == Fixed(value=30.0)
+
+
+def test_assumptions_name_settings_of_the_scenario(tmp_path: Path) -> None:
+    """An assumption names a real setting, with low <= high; the baseline lists several."""
+    baseline = kamsim.load_scenario(BASELINE)
+    assert len(baseline.assumptions) >= 10
+    for key, a in baseline.assumptions.items():
+        assert a.low <= a.high, key
+    unordered = write_toml(
+        tmp_path,
+        '[assumptions]\n"repeat.probability" = { low = 0.5, high = 0.1, source = "judgement" }\n',
+        "unordered.toml",
+    )
+    with pytest.raises(kamsim.ScenarioError, match=r"low 0\.5 is above high 0\.1"):
+        kamsim.load_scenario(unordered)
+    unknown = write_toml(
+        tmp_path,
+        """
+        [assumptions]
+        "stages.tender.odds.shaped" = { low = 1.5, high = 3.0 }
+        "stages.tender.odds.nonsense" = { low = 1.0, high = 2.0 }
+        """,
+        "unknown.toml",
+    )
+    with pytest.raises(kamsim.ScenarioError) as err:
+        kamsim.load_scenario(unknown)
+    text = str(err.value)
+    assert "assumptions.stages.tender.odds.nonsense: names no setting" in text
+    assert "odds.shaped" not in text

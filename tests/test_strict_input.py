@@ -237,7 +237,7 @@ def test_written_files_respect_the_umask(tmp_path: Path, cli: CliRunner) -> None
         os.umask(old)
     assert result.exit_code == 0, result.output
     files = sorted(out.iterdir())
-    assert len(files) == 6  # the five tables and manifest of a run, and check.json
+    assert len(files) == 7  # the run's tables and manifest, and check.json
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path.name
 

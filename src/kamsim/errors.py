@@ -43,6 +43,10 @@ class ScenarioError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
 
+    def __reduce__(self) -> tuple[type[ScenarioError], tuple[list[Problem]]]:
+        """Pickle by the problems, so the error crosses to and from worker processes whole."""
+        return (type(self), (self.problems,))
+
 
 MAX_DEPTH = 32
 """Deepest nesting of tables and arrays in a scenario (the real schema needs five)."""

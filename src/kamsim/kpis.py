@@ -1,9 +1,11 @@
-"""The KPI registry: what every KPI means, its unit, direction, aggregation and format.
+"""The KPI registry: what every KPI means, its unit, direction, basis and format.
 
 One entry per KPI, in the order of the ``kpis`` table's columns (after ``replication`` and
-``seed``). The table, the command's printout, and plots and reports read names, units,
-definitions, formats and labels from here; none of them spells a KPI out again. The values
-themselves are computed in :mod:`kamsim.results`.
+``seed``; ``kpis_by_year`` has ``year`` too): money first, then rates and shares, then times
+and waits, then deal counts, then the load on people. The tables, the command's printout, and
+plots and reports read names, units, definitions, formats and labels from here; none of them
+spells a KPI out again. The values themselves are computed in :mod:`kamsim.results`, and
+``docs/kpis.md`` explains each one with the warm-up rules.
 
 Adding a KPI: register an entry here (its position is its column's position) and compute
 its value in ``kamsim.results._kpis``.
@@ -26,8 +28,10 @@ Better = Literal["higher", "lower"]
 """Which way a KPI improves; ``None`` on an entry means neither way is better by itself."""
 
 Basis = Literal["time", "deal"]
-"""``time``: a flow or a time-weighted level over the run, growing with its length or measured
-along it; ``deal``: a ratio or mean over the run's deals."""
+"""What a KPI covers. ``time``: what happened within the measurement window (flows, levels,
+events such as signings and acceptances), the run after ``calendar.warmup_months`` or one
+calendar year of it; ``deal``: a ratio or mean over the cohort of deals that arrived in that
+window, followed to the end of the run."""
 
 Aggregate = Literal["mean"]
 """How replications combine into one figure (with its confidence interval)."""
@@ -40,6 +44,9 @@ digits."""
 
 KEY_COLUMNS: Final[tuple[str, str]] = ("replication", "seed")
 """The columns that identify a row of the ``kpis`` table, before the KPIs."""
+
+YEAR_COLUMN: Final = "year"
+"""The calendar year of a ``kpis_by_year`` row, after the key columns."""
 
 
 @dataclass(frozen=True)
@@ -73,87 +80,138 @@ _UTIL_NOTE: Final[dict[PoolKey, str]] = {
 }
 
 
-def _utilisation(pool: PoolKey) -> Kpi:
+def _money(name: str, definition: str, label_zh: str, better: Better = "higher") -> Kpi:
+    return Kpi(name, "currency", definition, better, "time", "mean", "money", label_zh)
+
+
+def _share(name: str, definition: str, label_zh: str, better: Better | None, basis: Basis) -> Kpi:
+    return Kpi(name, "share", definition, better, basis, "mean", "percent", label_zh)
+
+
+def _count(name: str, definition: str, label_zh: str, better: Better | None) -> Kpi:
+    return Kpi(name, "deals", definition, better, "time", "mean", "decimal", label_zh, True)
+
+
+def _wait(pool: PoolKey) -> Kpi:
     return Kpi(
-        name=f"util_{pool}",
-        unit="share",
+        name=f"wait_{pool}",
+        unit="days",
         definition=(
-            f"Busy slot-days of {pool} / (its capacity as run x run length)"
-            f"{_UTIL_NOTE.get(pool, '')}."
+            f"Mean days a cohort deal spent queued for {pool}, over the cohort deals that "
+            f"queued for or took {pool} at least once (undefined if none did)."
         ),
-        better=None,
-        basis="time",
+        better="lower",
+        basis="deal",
         aggregate="mean",
-        format="percent",
-        label_zh=f"{_POOL_ZH[pool]}利用率",
+        format="decimal",
+        label_zh=f"等待{_POOL_ZH[pool]}天数",
+    )
+
+
+def _utilisation(pool: PoolKey) -> Kpi:
+    return _share(
+        f"util_{pool}",
+        f"Busy slot-days of {pool} in the window / (its capacity as run x window length)"
+        f"{_UTIL_NOTE.get(pool, '')}.",
+        f"{_POOL_ZH[pool]}利用率",
+        None,
+        "time",
     )
 
 
 _ENTRIES: Final[tuple[Kpi, ...]] = (
-    Kpi(
-        name="bookings",
-        unit="currency",
-        definition="Signed contract value of the deals signed within the run.",
-        better="higher",
-        basis="time",
-        aggregate="mean",
-        format="money",
-        label_zh="签约额",
+    # -- money (the window) --
+    _money("bookings", "Signed contract value booked within the window.", "签约额"),
+    _money("revenue", "Milestone shares of booked value recognised within the window.", "收入"),
+    _money(
+        "cash",
+        "Milestone payments received within the window, after their payment lag.",
+        "回款",
     ),
-    Kpi(
-        name="revenue",
-        unit="currency",
-        definition="Milestone shares of booked value recognised within the run.",
-        better="higher",
-        basis="time",
-        aggregate="mean",
-        format="money",
-        label_zh="收入",
+    _money(
+        "gross_margin",
+        "Sum of booked value x booked margin over the deals signed within the window.",
+        "毛利",
     ),
-    Kpi(
-        name="cash",
-        unit="currency",
-        definition="Milestone payments received within the run, after their payment lag.",
-        better="higher",
-        basis="time",
-        aggregate="mean",
-        format="money",
-        label_zh="回款",
+    _money(
+        "cost_of_sale",
+        "Headcount x monthly cost of every pool x months in the window.",
+        "销售成本",
+        better="lower",
     ),
-    Kpi(
-        name="gross_margin",
-        unit="currency",
-        definition="Sum of booked value x booked margin over the deals signed within the run.",
-        better="higher",
-        basis="time",
-        aggregate="mean",
-        format="money",
-        label_zh="毛利",
+    _money("contribution", "Gross margin - cost of sale of the window.", "贡献利润"),
+    # -- rates and shares --
+    _share(
+        "gross_margin_pct",
+        "Booked value x booked margin / booked value, summed over the cohort's won deals "
+        "(undefined without booked value).",
+        "毛利率",
+        "higher",
+        "deal",
     ),
-    Kpi(
-        name="gross_margin_pct",
-        unit="share",
-        definition="Gross margin / bookings (undefined without bookings).",
-        better="higher",
-        basis="deal",
-        aggregate="mean",
-        format="percent",
-        label_zh="毛利率",
+    _share(
+        "win_rate",
+        "Won / (won + lost) cohort deals, leaving out deals lost with the development "
+        "stage's exit reason or not_approved and open deals (undefined if none remain).",
+        "赢单率",
+        "higher",
+        "deal",
     ),
-    Kpi(
-        name="win_rate",
-        unit="share",
-        definition="Won / (won + lost) deals; open deals do not count (undefined if none closed).",
-        better="higher",
-        basis="deal",
-        aggregate="mean",
-        format="percent",
-        label_zh="赢单率",
+    _share(
+        "lead_conversion",
+        "Won cohort deals / all cohort deals (leads), open ones included (undefined "
+        "without leads).",
+        "线索转化率",
+        "higher",
+        "deal",
     ),
+    _share(
+        "tender_win_rate",
+        "Cohort tender visits that passed / those that reached the tender's pass draw "
+        "(passed or lost with the tender's exit reason: bids submitted; undefined without "
+        "bids).",
+        "投标中标率",
+        "higher",
+        "deal",
+    ),
+    _share(
+        "approval_to_signed",
+        "Won cohort deals / cohort deals that entered approval (undefined if none did).",
+        "立项签约率",
+        "higher",
+        "deal",
+    ),
+    _share(
+        "no_decision_share",
+        "Cohort deals that entered approval and were lost as the proposal stage's exit "
+        "reason, went_cold or stalled / those that entered approval and were won or lost "
+        "(undefined if none closed).",
+        "无决策丢单占比",
+        "lower",
+        "deal",
+    ),
+    _share(
+        "award_to_signature_30d",
+        "Cohort signings whose negotiation visit (award to signature) took at most 30 days "
+        "/ all cohort signings (undefined without signings).",
+        "中标30天内签约占比",
+        "higher",
+        "deal",
+    ),
+    _share(
+        "q4_acceptance_share",
+        "Final acceptances within the window dated October to December / all final "
+        "acceptances within the window (undefined without acceptances).",
+        "四季度验收占比",
+        None,
+        "time",
+    ),
+    # -- times and waits --
     Kpi(
         name="cycle_time_days",
         unit="days",
-        definition="Mean days from arrival to signing of the deals won (undefined if none won).",
+        definition="Mean days from arrival to signing of the cohort's won deals (undefined "
+        "if none won).",
         better="lower",
         basis="deal",
         aggregate="mean",
@@ -161,47 +219,44 @@ _ENTRIES: Final[tuple[Kpi, ...]] = (
         label_zh="成交周期",
     ),
     Kpi(
-        name="deals_won",
-        unit="deals",
-        definition="Deals whose contract was signed within the run.",
-        better="higher",
-        basis="time",
-        aggregate="mean",
-        format="decimal",
-        label_zh="赢单数",
-        integer=True,
-    ),
-    Kpi(
-        name="deals_lost",
-        unit="deals",
-        definition="Deals that left before signing, each with its exit reason.",
-        better=None,
-        basis="time",
-        aggregate="mean",
-        format="decimal",
-        label_zh="丢单数",
-        integer=True,
-    ),
-    Kpi(
-        name="deals_open",
-        unit="deals",
-        definition="Deals still unsigned at the end of the run.",
-        better=None,
-        basis="time",
-        aggregate="mean",
-        format="decimal",
-        label_zh="在途商机数",
-        integer=True,
-    ),
-    Kpi(
-        name="cost_of_sale",
-        unit="currency",
-        definition="Headcount x monthly cost of every pool over the run.",
+        name="dso_days",
+        unit="days",
+        definition="Mean over the window's month ends from the run's 12th month on of "
+        "receivables (revenue - cash, cumulated from the start) / trailing 12 months' "
+        "revenue x 365 (month ends without trailing revenue left out; undefined if none "
+        "remain).",
         better="lower",
         basis="time",
         aggregate="mean",
-        format="money",
-        label_zh="销售成本",
+        format="decimal",
+        label_zh="应收账款周转天数",
+    ),
+    *(_wait(pool) for pool in POOLS),
+    # -- deal counts (the window) --
+    _count("deals_won", "Deals whose contract was signed within the window.", "赢单数", "higher"),
+    _count(
+        "deals_lost",
+        "Deals that left before signing within the window, each with its exit reason.",
+        "丢单数",
+        None,
+    ),
+    _count(
+        "deals_open",
+        "Deals arrived but neither signed nor lost by the end of the window.",
+        "在途商机数",
+        None,
+    ),
+    # -- the load on people (the window) --
+    Kpi(
+        name="executive_days_per_month",
+        unit="days",
+        definition="Busy executives slot-days in the window / (executives headcount x months "
+        "in the window), undefined without executives.",
+        better=None,
+        basis="time",
+        aggregate="mean",
+        format="decimal",
+        label_zh="高管人均月投入天数",
     ),
     *(_utilisation(pool) for pool in POOLS),
 )
@@ -218,3 +273,8 @@ def lookup(name: str) -> Kpi | None:
 def kpi_columns() -> tuple[str, ...]:
     """The ``kpis`` table's columns: the key columns, then every KPI in registry order."""
     return (*KEY_COLUMNS, *KPIS)
+
+
+def kpis_by_year_columns() -> tuple[str, ...]:
+    """The ``kpis_by_year`` table's columns: the key columns, the year, then every KPI."""
+    return (*KEY_COLUMNS, YEAR_COLUMN, *KPIS)

@@ -56,6 +56,11 @@ _ENTRIES: tuple[Table, ...] = (
         format="csv",
         description="One row per replication: its key performance indicators (kamsim.kpis).",
     ),
+    Table(
+        name="kpis_by_year",
+        format="csv",
+        description="One row per replication and calendar year: the KPIs of that year.",
+    ),
 )
 
 TABLES: Mapping[str, Table] = MappingProxyType({t.name: t for t in _ENTRIES})
