@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
+from scipy.special import logsumexp
 
 _TAIL_CHUNK = 4096
 _TAIL_MAX_TERMS = 50_000_000
@@ -104,24 +105,21 @@ def erlang_a(
         pw = erlang_c(c, a)
         rate = (c * mu - lam) / stretch
         return QueueFigures(pw, pw / rate, pw * lam / rate, 0.0, rate, True)
-    # Tail above c relative to pi_c: t_j = prod_{i=1..j} lam / (c mu + i gam).
+    # Everything relative to pi_c, in logs: the tail t_j = prod_{i=1..j} lam / (c mu + i gam)
+    # above c, and sum_{n<c} pi_n / pi_c = 1 / B - 1 below it.
     log_terms = _tail_log_terms(lam, c * mu, gam)
-    peak = float(log_terms.max()) if len(log_terms) else 0.0
-    scale = max(peak, 0.0)
-    tail = np.exp(log_terms - scale)
-    j = np.arange(1, len(tail) + 1, dtype=float)
-    tail_sum = float(tail.sum())
-    tail_j = float((j * tail).sum())
-    # Below c relative to pi_c: sum_{n<c} pi_n / pi_c = 1 / B - 1.
+    j = np.arange(1, len(log_terms) + 1, dtype=float)
+    log_tail = float(logsumexp(log_terms)) if len(log_terms) else -math.inf
+    log_tail_j = float(logsumexp(log_terms + np.log(j))) if len(log_terms) else -math.inf
+    log_below = -math.inf
     if c > 0:
         log_b = float(stats.poisson.logpmf(c, a) - stats.poisson.logcdf(c, a))
-        below = math.expm1(-log_b) * math.exp(-scale)  # (1/B - 1) in the tail's scale
-    else:
-        below = 0.0
-    at_c = math.exp(-scale)
-    total = below + at_c + tail_sum
-    pw = (at_c + tail_sum) / total
-    lq = tail_j / total
+        if log_b < 0:
+            log_below = -log_b + math.log1p(-math.exp(log_b))
+    log_busy = float(np.logaddexp(0.0, log_tail))
+    log_total = float(np.logaddexp(log_below, log_busy))
+    pw = math.exp(log_busy - log_total)
+    lq = math.exp(log_tail_j - log_total)
     p_ab = min(gam * lq / lam, 1.0)
     q = p_ab / pw if pw > 0 else 0.0
     if q <= 0:
