@@ -51,6 +51,8 @@ SAMPLE = 1024
 """Sample deals per grade and lead type."""
 _OVERSAMPLE = 16
 _SEED = 20_270_101
+_NO_WAIT = 1e-12
+"""P(wait) below which a pool's waits are left out (one sample deal in a trillion)."""
 _HALF_LOG_ODDS = MAX_LOG_ODDS / 2
 """Two clipped log odds (a deal's and its owner's focus) still sum to a finite odds ratio."""
 _TOLERANCE = 1e-3
@@ -490,9 +492,10 @@ class _Walk:
         self.f.arrivals[pool] += arriving
         self.f.hazard[pool] += arriving * self.m.patience_rate[stage]
         pw, rate = self.env.p_wait[pool], self.env.wait_rate[pool]
-        if self.queues and pw > 0 and rate < math.inf:
+        if self.queues and pw > _NO_WAIT and rate < math.inf:
             u = self.c.u_wait[(stage, slot)]
-            v = np.where(u < 1.0 - pw, 0.0, -np.log(np.maximum(1.0 - u, 1e-300) / pw) / rate)
+            tail = math.log(pw) - np.log(np.maximum(1.0 - u, 1e-300))
+            v = np.where(u < 1.0 - pw, 0.0, np.maximum(tail, 0.0) / max(rate, 1e-300))
             v2 = np.broadcast_to(v[:, None], A.shape)
             pat = self.c.patience[stage]
             if pat is not None:
