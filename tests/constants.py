@@ -89,3 +89,13 @@ EXIT_STAGES = {
     "stalled": set(PRE_SIGNING),
 }
 """Where each exit reason of a lost deal can occur (DOMAIN.md's stage table and the levers)."""
+
+RUN_FILES = [
+    "deals.parquet",
+    "events.parquet",
+    "timeseries.parquet",
+    "kpis.csv",
+    "kpis_by_year.csv",
+    "manifest.json",
+]
+"""The files a written run holds: every table in registry order, then the manifest."""

@@ -20,7 +20,7 @@ from helpers import Interval, interval
 import kamsim
 
 LEVERS = Path(__file__).parent / "data" / "levers.toml"
-REPS = 12
+REPS = 8
 SEED = 5
 
 FOCUS = ("focus.norm_deals=6", "focus.odds_per_deal=0.85")

@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 import pandas as pd
 import pytest
-from constants import KPI_COLUMNS, ROOT
+from constants import KPI_COLUMNS, ROOT, RUN_FILES
 
 import kamsim
 import kamsim.io
@@ -62,14 +62,6 @@ TIME_BASED = [
 """KPIs of the measurement window (the rest are of the cohort of deals arriving in it)."""
 
 TABLE_NAMES = ["deals", "events", "timeseries", "kpis", "kpis_by_year"]
-RUN_FILES = [
-    "deals.parquet",
-    "events.parquet",
-    "timeseries.parquet",
-    "kpis.csv",
-    "kpis_by_year.csv",
-    "manifest.json",
-]
 
 UNITS = {"currency", "share", "days", "deals"}
 DIRECTIONS = {"higher", "lower", None}
