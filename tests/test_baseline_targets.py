@@ -127,6 +127,13 @@ def _growing(result: kamsim.Result) -> dict[str, float]:
     return out
 
 
+def test_every_pool_of_the_baseline_has_an_analytic_load_of_at_most_085() -> None:
+    pools = kamsim.check(kamsim.load_scenario(BASELINE)).pools.set_index("pool")
+    assert set(pools.index) == set(POOLS)
+    assert (pools["offered_load"] <= 0.85).all(), pools["offered_load"].to_dict()
+    assert (pools["warning"].fillna("") == "").all()
+
+
 def test_no_queue_of_the_baseline_grows_over_ten_years(long_run: kamsim.Result) -> None:
     assert _growing(long_run) == {}
     after = long_run.timeseries[long_run.timeseries["month"] >= 12]

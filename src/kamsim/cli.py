@@ -73,7 +73,7 @@ def _fmt(kpi: str, x: float) -> str:
 def format_summary(summary: pd.DataFrame, currency: str) -> str:
     """KPI table as aligned text: mean and the 95% interval; KPIs whose unit is ``currency``
     in the registry (:data:`kamsim.kpis.KPIS`) are labelled with ``currency``."""
-    lines = [f"{'kpi':<20} {'mean':>18} {'95% CI':>36}"]
+    rows = []
     for row in summary.to_dict("records"):
         kpi = str(row["kpi"])
         mean, low, high = float(row["mean"]), float(row["low"]), float(row["high"])
@@ -84,7 +84,10 @@ def format_summary(summary: pd.DataFrame, currency: str) -> str:
         )
         entry = registry.lookup(kpi)
         label = f"{kpi} ({currency})" if entry and entry.unit == "currency" else kpi
-        lines.append(f"{label:<20} {_fmt(kpi, mean):>18} {ci:>36}")
+        rows.append((label, _fmt(kpi, mean), ci))
+    width = max([len("kpi"), *(len(label) for label, _, _ in rows)])
+    lines = [f"{'kpi':<{width}} {'mean':>18} {'95% CI':>36}"]
+    lines += [f"{label:<{width}} {mean:>18} {ci:>36}" for label, mean, ci in rows]
     return "\n".join(lines)
 
 
