@@ -24,7 +24,10 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 from helpers import ROOT
+
+import kamsim
 
 README = ROOT / "README.md"
 CI_RUN = ROOT / ".ci" / "run"
@@ -248,3 +251,32 @@ def test_requirement_names_are_normalised() -> None:
     assert requirement_name("Typing_Extensions[x] ; python_version < '3.12'") == "typing-extensions"
     assert requirement_name("zope.interface") == "zope-interface"
     assert normalise("Foo__Bar.-baz") == "foo-bar-baz"
+
+
+def test_the_build_lists_every_package_and_ships_the_bundled_scenarios() -> None:
+    """pyproject lists packages explicitly (the scenarios folder is mapped in as
+    kamsim.scenarios), so a new subpackage must be listed too."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
+    packages = set(config["setuptools"]["packages"])
+    on_disk = {
+        ".".join(p.parent.relative_to(ROOT / "src").parts)
+        for p in (ROOT / "src").rglob("__init__.py")
+    }
+    assert on_disk | {"kamsim.scenarios"} == packages
+    assert config["setuptools"]["package-dir"]["kamsim.scenarios"] == "scenarios"
+    assert config["setuptools"]["package-data"]["kamsim.scenarios"] == ["*.toml"]
+
+
+def test_bundled_scenarios_load_by_name_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    bundled = kamsim.io.bundled_scenarios()
+    assert sorted(bundled) == sorted(p.stem for p in (ROOT / "scenarios").glob("*.toml"))
+    for name in bundled:
+        assert kamsim.load_scenario(name).name == name
+        assert kamsim.load_scenario(f"{name}.toml").name == name
+    with pytest.raises(kamsim.ScenarioError, match="no bundled scenario of that name"):
+        kamsim.load_scenario("no-such-scenario")
+    (tmp_path / "baseline.toml").write_text('name = "mine"\n', encoding="utf-8")
+    assert kamsim.load_scenario("baseline.toml").name == "mine"  # a file beats a name

@@ -22,7 +22,7 @@ import re
 import tomllib
 import uuid
 from collections.abc import Callable
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +127,44 @@ def _locate(problems: list[Problem], texts: list[tuple[Path, str]]) -> list[Prob
     return located
 
 
+def bundled_scenarios() -> dict[str, Path]:
+    """The scenarios shipped with kamsim, by name (``"baseline"``, ``"exec-early"``, ...).
+
+    They live once, in the repository's ``scenarios/`` folder, which the build installs as the
+    package ``kamsim.scenarios``; from a source tree that is not installed, that folder itself.
+    """
+    try:
+        folder = Path(str(resources.files("kamsim.scenarios")))
+    except ModuleNotFoundError:  # a source tree on sys.path, not installed
+        folder = Path(__file__).resolve().parents[2] / "scenarios"
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
+
+
+def scenario_path(name_or_path: str | os.PathLike[str]) -> Path:
+    """A scenario file: the path itself when it exists, else the bundled scenario of that name
+    (``"baseline"`` or ``"baseline.toml"``); unknown names raise :class:`ScenarioError`."""
+    path = Path(name_or_path)
+    if path.exists() or path.parent != Path("."):
+        return path
+    bundled = bundled_scenarios()
+    stem = path.stem if path.suffix == ".toml" else path.name
+    if stem in bundled:
+        return bundled[stem]
+    raise ScenarioError(
+        [
+            Problem(
+                str(name_or_path),
+                "no such file, and no bundled scenario of that name (bundled: "
+                + ", ".join(bundled)
+                + ")",
+            )
+        ]
+    )
+
+
 def load_scenario(path: str | os.PathLike[str], overrides: Overrides = ()) -> Scenario:
-    """Read, inherit, override and validate a scenario file.
+    """Read, inherit, override and validate a scenario file, or a bundled scenario by name
+    (``load_scenario("baseline")``, from any working directory).
 
     ``overrides``: ``"key=value"`` strings (TOML literals, as with ``--set``), a mapping from
     dotted key to value, or one ``"key=value"`` string; a wrong shape is a ``ValueError``.
@@ -137,7 +173,7 @@ def load_scenario(path: str | os.PathLike[str], overrides: Overrides = ()) -> Sc
     if not isinstance(path, str | os.PathLike):
         raise ValueError(f"path: expected a file path, not {type(path).__name__}")
     set_paths = [key for key, _ in override_items(overrides)]
-    data, texts = _resolve(Path(path), ())
+    data, texts = _resolve(scenario_path(path), ())
     data = apply_overrides(data, overrides)
     try:
         return Scenario.model_validate(data)
