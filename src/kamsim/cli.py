@@ -27,6 +27,7 @@ from kamsim.io import (
     scenario_json_schema,
     write_json,
     write_run,
+    write_table,
 )
 from kamsim.limits import MAX_REPS, MAX_SEED
 from kamsim.scenario import Scenario
@@ -129,6 +130,83 @@ def run(
         except OSError as err:
             raise _fail(ScenarioError([Problem("--out", f"cannot write: {err}")])) from None
         typer.echo(f"wrote {', '.join(p.name for p in paths)} to {out}")
+
+
+@app.command()
+def compare(
+    base: Annotated[str, typer.Argument(help="Base scenario: a file or a bundled name.")],
+    variants: Annotated[
+        list[str], typer.Argument(help="Variant scenarios: files or bundled names.")
+    ],
+    reps: Annotated[int, typer.Option(min=2, max=MAX_REPS, help="Replications each.")] = 10,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Root random seed.")] = 0,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default: all cores).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write each variant's tables, comparison.csv and manifest.json here."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue a killed run in --out without recomputing.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Compare VARIANTS with BASE on paired replications: per KPI both means, the difference
+    with its 95% interval (Bonferroni-widened for several variants), the relative change and
+    the share of replications in which the variant did better."""
+    from kamsim.comparison import compare as compare_variants
+    from kamsim.comparison import format_comparison
+    from kamsim.experiment import experiment
+
+    names = [base, *variants]
+    scenarios = {}
+    for name in names:
+        scen = _load(Path(name), None) if Path(name).exists() else _load_named(name)
+        if scen.name in scenarios:
+            raise _fail(ScenarioError([Problem(name, f"the name {scen.name!r} is used twice")]))
+        scenarios[scen.name] = scen
+    if out is not None:
+        try:
+            check_output_folder(out)
+        except ScenarioError as err:
+            raise _fail(err) from None
+    try:
+        result = experiment(
+            scenarios,
+            reps=reps,
+            seed=seed,
+            workers=workers,
+            out=out,
+            resume=resume,
+            progress=not quiet,
+            command="compare",
+        )
+    except ScenarioError as err:
+        raise _fail(err) from None
+    base_label = next(iter(scenarios))
+    table = compare_variants(result, base_label)
+    currency = scenarios[base_label].calendar.currency
+    typer.echo(format_comparison(table, base_label, currency))
+    if out is not None:
+        write_table(table, out / "comparison.csv", "csv")
+        write_json({k: analytic_check(s).to_dict() for k, s in scenarios.items()}, out / CHECK_FILE)
+        typer.echo(
+            f"wrote comparison.csv, {CHECK_FILE}, manifest.json and one folder per variant to {out}"
+        )
+    for row in result.failures.to_dict("records"):
+        typer.echo(
+            f"error: {row['variant']} replication {row['replication']}: {row['error']}", err=True
+        )
+    if not result.failures.empty:
+        raise typer.Exit(1)
+
+
+def _load_named(name: str) -> Scenario:
+    try:
+        return load_scenario(name)
+    except ScenarioError as err:
+        raise _fail(err) from None
 
 
 @app.command()

@@ -254,8 +254,8 @@ def scenario_hash(scenario: Scenario) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def manifest(result: Result, reps: int) -> dict[str, Any]:
-    """What produced a run: the resolved scenario, its hash, the seed and package versions."""
+def manifest_versions() -> dict[str, str]:
+    """The versions of Python and of the packages that shape results."""
     versions = {}
     for pkg in ("kamsim", "simpy", "numpy", "pandas", "pydantic", "pyarrow", "scipy"):
         try:
@@ -263,6 +263,12 @@ def manifest(result: Result, reps: int) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[pkg] = "unknown"
     versions["python"] = platform.python_version()
+    return versions
+
+
+def manifest(result: Result, reps: int) -> dict[str, Any]:
+    """What produced a run: the resolved scenario, its hash, the seed and package versions."""
+    versions = manifest_versions()
     return {
         "scenario": result.scenario.model_dump(mode="json", by_alias=True),
         "scenario_hash": scenario_hash(result.scenario),
