@@ -244,3 +244,81 @@ def test_a_failing_replication_is_recorded_and_the_others_kept(
     error = json.loads((out / "parts" / "base" / "r000001.error.json").read_text("utf-8"))
     assert error["seed"] == 2 and error["replication"] == 1
     assert list(pd.read_csv(out / "base" / "kpis.csv")["replication"]) == [0, 2]
+
+
+def test_stacking_results_of_different_scenarios_is_refused(short: kamsim.Scenario) -> None:
+    a = kamsim.simulate(short, seed=1)
+    b = kamsim.simulate(short.with_overrides({"resources.presales.headcount": 10}), seed=1)
+    with pytest.raises(ValueError, match="one scenario and seed"):
+        kamsim.results.concat_results([a, b])
+    with pytest.raises(ValueError, match="one scenario and seed"):
+        kamsim.results.concat_results([a, kamsim.simulate(short, seed=2)])
+    assert (
+        len(kamsim.results.concat_results([a, kamsim.simulate(short, seed=1, replication=1)]).kpis)
+        == 2
+    )
+
+
+def test_categories_survive_stacking_variants_with_different_exit_reasons(
+    short: kamsim.Scenario,
+) -> None:
+    renamed = short.with_overrides({"stages.tender.exit_reason": "outbid"})
+    result = experiment(
+        {"a": short, "b": renamed}, reps=1, seed=1, workers=1, progress=False, deals=True
+    )
+    assert result.deals is not None
+    for column in ("grade", "last_stage", "outcome"):
+        assert isinstance(result.deals[column].dtype, pd.CategoricalDtype), column
+    reasons = set(result.deals["exit_reason"].dropna())
+    assert {"bid_lost", "outbid"} <= reasons
+
+
+# -- kamsim compare -----------------------------------------------------------------------------
+
+
+def test_compare_prints_paired_effects_and_writes_the_layout(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kamsim.cli import app
+
+    (tmp_path / "base.toml").write_text(
+        f'extends = "{BASELINE.as_posix()}"\nname = "short"\n'
+        "[calendar]\nhorizon_months = 18\nwarmup_months = 6\n",
+        encoding="utf-8",
+    )
+    for name, table in (("hire", "resources.presales"), ("cut", "resources.delivery")):
+        value = 10 if name == "hire" else 7
+        (tmp_path / f"{name}.toml").write_text(
+            f'extends = "base.toml"\nname = "{name}"\n[{table}]\nheadcount = {value}\n',
+            encoding="utf-8",
+        )
+    out = tmp_path / "cmp"
+    args = [str(tmp_path / f) for f in ("base.toml", "hire.toml", "cut.toml")]
+    result = CliRunner().invoke(
+        app, ["compare", *args, "--reps", "3", "--workers", "1", "--quiet", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "hire vs short, paired, 3 replications" in result.stdout
+    assert "Bonferroni for 2 comparisons" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "check.json",
+        "comparison.csv",
+        "cut",
+        "hire",
+        "manifest.json",
+        "parts",
+        "short",
+    ]
+    table = pd.read_csv(out / "comparison.csv")
+    hire = table[(table["variant"] == "hire") & (table["kpi"] == "cost_of_sale")].iloc[0]
+    assert hire["difference"] == pytest.approx(2 * 40000.0 * 12)  # two engineers, 12 months
+    assert hire["better_share"] == 0.0  # a cost that rose is never better
+    assert np.allclose(table["level"], 1 - 0.05 / 2)
+    kpis = pd.concat(
+        [pd.read_csv(out / v / "kpis.csv").assign(variant=v) for v in ("short", "hire")]
+    )
+    a = kpis[kpis["variant"] == "short"]["bookings"].to_numpy()
+    b = kpis[kpis["variant"] == "hire"]["bookings"].to_numpy()
+    row = table[(table["variant"] == "hire") & (table["kpi"] == "bookings")].iloc[0]
+    assert row["difference"] == pytest.approx(float(np.mean(b - a)))
+    assert row["better_share"] == pytest.approx(float(np.mean(b > a)))

@@ -555,6 +555,12 @@ def concat_results(results: list[Result]) -> Result:
     if not results:
         raise ValueError("no results to combine")
     first = results[0]
+    for r in results[1:]:
+        if r.scenario != first.scenario or r.seed != first.seed:
+            raise ValueError(
+                "concat_results stacks replications of one scenario and seed; for several "
+                "variants use kamsim.experiment, whose tables carry a variant column"
+            )
     stacked = {
         name: pd.concat([getattr(r, name) for r in results], ignore_index=True) for name in TABLES
     }
