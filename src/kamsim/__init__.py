@@ -7,6 +7,7 @@ from importlib import metadata
 
 from kamsim.analytic import Check, check
 from kamsim.errors import Problem, ScenarioError
+from kamsim.flips import deal_flips
 from kamsim.io import load_scenario
 from kamsim.results import Result
 from kamsim.scenario import Scenario
@@ -25,6 +26,7 @@ __all__ = [
     "ScenarioError",
     "__version__",
     "check",
+    "deal_flips",
     "load_scenario",
     "run",
     "simulate",
