@@ -154,9 +154,9 @@ def compare(
 ) -> None:
     """Compare VARIANTS with BASE on paired replications: per KPI both means, the difference
     with its 95% interval (Bonferroni-widened for several variants), the relative change and
-    the share of replications in which the variant did better."""
+    the share of replications in which the variant did better; then which deals flipped."""
     from kamsim.comparison import compare as compare_variants
-    from kamsim.comparison import format_comparison
+    from kamsim.comparison import flips, format_comparison
     from kamsim.experiment import experiment
 
     names = [base, *variants]
@@ -180,6 +180,7 @@ def compare(
             out=out,
             resume=resume,
             progress=not quiet,
+            deals=True,
             command="compare",
         )
     except ScenarioError as err:
@@ -188,6 +189,9 @@ def compare(
     table = compare_variants(result, base_label)
     currency = scenarios[base_label].calendar.currency
     typer.echo(format_comparison(table, base_label, currency))
+    for label, flipped in flips(result, base_label).items():
+        typer.echo(f"\nwhich deals flipped, {label} vs {base_label}:")
+        typer.echo(flipped.format())
     if out is not None:
         write_table(table, out / "comparison.csv", "csv")
         write_json({k: analytic_check(s).to_dict() for k, s in scenarios.items()}, out / CHECK_FILE)

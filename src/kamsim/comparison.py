@@ -17,7 +17,9 @@ import pandas as pd
 from kamsim import kpis as registry
 from kamsim.analysis import format_kpi, paired_difference
 from kamsim.experiment import Experiment
+from kamsim.flips import Flips, deal_flips
 from kamsim.kpis import KEY_COLUMNS
+from kamsim.results import Result
 
 COLUMNS = (
     "variant",
@@ -79,6 +81,38 @@ def compare(result: Experiment, base: str | None = None, level: float = 0.95) ->
                 }
             )
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def flips(result: Experiment, base: str | None = None) -> dict[str, Flips]:
+    """Which deals flipped, for every other variant against ``base`` (the experiment must
+    keep its deals: ``experiment(..., deals=True)``)."""
+    if result.deals is None:
+        raise ValueError("flips: run the experiment with deals=True to compare deal by deal")
+    labels = result.labels
+    base = labels[0] if base is None else base
+    reference = _as_result(result, base)
+    return {
+        label: deal_flips(reference, _as_result(result, label)) for label in labels if label != base
+    }
+
+
+def _as_result(result: Experiment, label: str) -> Result:
+    """One variant's kept tables as a :class:`Result` (events are not kept in memory)."""
+
+    def mine(table: pd.DataFrame) -> pd.DataFrame:
+        out = table[table["variant"] == label].drop(columns="variant")
+        return out.reset_index(drop=True)
+
+    assert result.deals is not None
+    return Result(
+        result.scenarios[label],
+        result.seed,
+        deals=mine(result.deals),
+        events=pd.DataFrame(),
+        timeseries=mine(result.timeseries),
+        kpis=mine(result.kpis),
+        kpis_by_year=mine(result.kpis_by_year),
+    )
 
 
 def _kpis_of(kpis: pd.DataFrame, label: str) -> pd.DataFrame:
