@@ -11,7 +11,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -204,6 +204,163 @@ def compare(
         )
     if not result.failures.empty:
         raise typer.Exit(1)
+
+
+SHOWN = ("bookings", "contribution", "win_rate", "cycle_time_days", "deals_won")
+"""The KPIs a sweep prints per point (sweep.csv holds every KPI)."""
+
+
+def _run_variants(
+    scen: Scenario,
+    variants: dict[str, dict[str, object]],
+    reps: int,
+    seed: int,
+    workers: int | None,
+    out: Path | None,
+    resume: bool,
+    quiet: bool,
+    command: str,
+) -> Any:
+    from kamsim.experiment import experiment
+
+    if out is not None:
+        try:
+            check_output_folder(out)
+        except ScenarioError as err:
+            raise _fail(err) from None
+    try:
+        return experiment(
+            variants,
+            reps=reps,
+            seed=seed,
+            base=scen,
+            workers=workers,
+            out=out,
+            resume=resume,
+            progress=not quiet,
+            command=command,
+        )
+    except ScenarioError as err:
+        raise _fail(err) from None
+
+
+def _interval(kpi: str, mean: float, low: float, high: float) -> str:
+    if math.isnan(low):
+        return f"{_fmt(kpi, mean)}"
+    return f"{_fmt(kpi, mean)} [{_fmt(kpi, low)}, {_fmt(kpi, high)}]"
+
+
+@app.command()
+def sweep(
+    scenario: ScenarioArg,
+    grid_: Annotated[
+        list[str],
+        typer.Option("--grid", help="An axis: dotted.key=value1,value2,... Repeatable."),
+    ],
+    reps: Annotated[int, typer.Option(min=2, max=MAX_REPS, help="Replications per point.")] = 10,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Root random seed.")] = 0,
+    set_: SetOpt = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write sweep.csv and the run here.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue a killed run in --out.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Run the full factorial of the --grid axes over SCENARIO: KPI means with intervals per
+    point, the best point per KPI, and the contribution each added head returns per unit of
+    its cost."""
+    from kamsim.sweep import best_points, parse_axis, returns_on_heads, sweep_points, sweep_table
+
+    scen = _load(scenario, set_)
+    try:
+        axes = dict(parse_axis(spec) for spec in grid_)
+        points = sweep_points(axes)
+        scen.with_overrides(next(iter(points.values())))
+    except ScenarioError as err:
+        raise _fail(err) from None
+    result = _run_variants(scen, points, reps, seed, workers, out, resume, quiet, "sweep")
+    table = sweep_table(result, axes)
+    typer.echo(f"{scen.name}: {len(points)} point(s) x {reps} replication(s), seed {seed}")
+    shown = table[table["kpi"].isin(SHOWN)]
+    for point, rows in shown.groupby("point", sort=False):
+        typer.echo(f"{point}")
+        for r in rows.to_dict("records"):
+            text = _interval(str(r["kpi"]), r["mean"], r["low"], r["high"])
+            typer.echo(f"  {r['kpi']:<18} {text}")
+    typer.echo("best point per KPI:")
+    for r in best_points(table).to_dict("records"):
+        typer.echo(f"  {r['kpi']:<26} {r['point']}  ({_fmt(str(r['kpi']), r['mean'])})")
+    returns = returns_on_heads(result, axes)
+    if not returns.empty:
+        typer.echo("return on each added head (contribution gained per unit of added cost):")
+        for r in returns.to_dict("records"):
+            typer.echo(
+                f"  {r['from']} -> {r['point']}: {r['per_unit_cost']:+.2f} "
+                f"[{r['low']:+.2f}, {r['high']:+.2f}]"
+            )
+    if out is not None:
+        write_table(table, out / "sweep.csv", "csv")
+        if not returns.empty:
+            write_table(returns, out / "returns.csv", "csv")
+        write_json(analytic_check(scen).to_dict(), out / CHECK_FILE)
+        typer.echo(
+            f"wrote sweep.csv, {CHECK_FILE}, manifest.json and one folder per point to {out}"
+        )
+
+
+@app.command()
+def sensitivity(
+    scenario: ScenarioArg,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="dotted.key=low,high; repeatable (default: the scenario's [assumptions])."
+        ),
+    ] = None,
+    kpi: Annotated[str, typer.Option(help="The KPI the tornado is ranked by.")] = "bookings",
+    reps: Annotated[int, typer.Option(min=2, max=MAX_REPS, help="Replications each.")] = 10,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Root random seed.")] = 0,
+    set_: SetOpt = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write sensitivity.csv and the run.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue a killed run in --out.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Move one uncertain number at a time to its low and high value and rank the paired
+    effects on KPI as a tornado (widest swing first)."""
+    from kamsim.sweep import parse_axis, sensitivity_variants, tornado
+
+    scen = _load(scenario, set_)
+    if registry.lookup(kpi) is None:
+        raise _fail(ScenarioError([Problem("--kpi", f"{kpi!r} is not a KPI")]))
+    try:
+        params = None
+        if param:
+            params = {}
+            for spec in param:
+                key, values = parse_axis(spec)
+                if len(values) != 2 or not all(isinstance(v, int | float) for v in values):
+                    raise ScenarioError([Problem(f"--param {spec}", "expected key=low,high")])
+                params[key] = (float(values[0]), float(values[1]))
+        variants = sensitivity_variants(scen, params)
+        for overrides in variants.values():
+            scen.with_overrides(overrides)
+    except ScenarioError as err:
+        raise _fail(err) from None
+    result = _run_variants(scen, variants, reps, seed, workers, out, resume, quiet, "sensitivity")
+    keys = [k.rpartition("=")[0] for k in variants if k.endswith("=low")]
+    table = tornado(result, keys, kpi)
+    typer.echo(f"{scen.name}: sensitivity of {kpi}, {reps} paired replication(s), seed {seed}")
+    rows = table[table["kpi"] == kpi]
+    width = max(len("parameter"), *(len(k) for k in keys))
+    typer.echo(f"{'parameter':<{width}} {'low':>40} {'high':>40} {'swing':>16}")
+    for r in rows.to_dict("records"):
+        low = _interval(kpi, r["low_effect"], r["low_low"], r["low_high"])
+        high = _interval(kpi, r["high_effect"], r["high_low"], r["high_high"])
+        typer.echo(f"{r['param']:<{width}} {low:>40} {high:>40} {_fmt(kpi, r['swing']):>16}")
+    if out is not None:
+        write_table(table, out / "sensitivity.csv", "csv")
+        write_json(analytic_check(scen).to_dict(), out / CHECK_FILE)
+        typer.echo(f"wrote sensitivity.csv, {CHECK_FILE} and manifest.json to {out}")
 
 
 def _load_named(name: str) -> Scenario:
