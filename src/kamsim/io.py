@@ -154,7 +154,7 @@ def scenario_path(name_or_path: str | os.PathLike[str]) -> Path:
         [
             Problem(
                 str(name_or_path),
-                "no such file, and no bundled scenario of that name (bundled: "
+                "file not found, and no bundled scenario of that name (bundled: "
                 + ", ".join(bundled)
                 + ")",
             )
