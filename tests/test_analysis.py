@@ -388,7 +388,7 @@ def test_two_replications_give_no_interval() -> None:
             assert not math.isnan(row["mean"])
     text = format_summary(summarise(two), "CNY")
     util = next(line for line in text.splitlines() if line.startswith("util_presales"))
-    assert util.split()[-1] == "-" and "%," not in util
+    assert "-" in util.split() and "%," not in util  # no interval, whatever note follows
     three = pd.concat([two, two.iloc[[0]].assign(replication=2)])  # negative control
     assert describe(three)["half_width"].notna().all()
 
@@ -440,7 +440,7 @@ def test_the_command_prints_a_clipped_interval_inside_the_range() -> None:
     ci = interval(table["util_presales"])
     low = format_kpi("util_presales", ci.mean - ci.half_width)
     assert ci.mean + ci.half_width > 1
-    assert text.splitlines()[1].endswith(f"[{low}, 100.0%]"), text
+    assert f" [{low}, 100.0%]" in text.splitlines()[1], text
 
 
 # -- every KPI's range --------------------------------------------------------------------------
