@@ -1,26 +1,94 @@
-"""Statistics over replications: means with Student-t confidence intervals.
+"""Statistics over replications: means with Student-t confidence intervals, spreads, paired
+differences and KPI number formats.
 
-Depends on pandas, scipy and the KPI registry (:mod:`kamsim.kpis`) only, so experiments,
-reports and tests share one definition of an error bar and one way of printing a KPI's value
-(:func:`format_kpi`, in the format the registry gives each KPI).
+Depends on pandas, the interval rules (:mod:`kamsim.intervals`) and the KPI registry
+(:mod:`kamsim.kpis`) only, so experiments, reports and tests share one definition of an error
+bar and one way of printing a KPI's value (:func:`format_kpi`, in the format the registry
+gives each KPI). This module and :mod:`kamsim.intervals` import no scipy: the t quantile loads
+``scipy.special`` on the first interval (the package's ``__init__`` still imports scipy
+through :mod:`kamsim.analytic`).
+
+Two kinds of uncertainty, named apart in every table:
+
+- **risk**, the spread across replications (how different one future is from another):
+  ``sd`` and the percentiles ``p10``, ``p50``, ``p90``; more replications describe it better
+  but do not shrink it;
+- **estimation error** of the mean (how far the mean of these replications may be from the
+  mean of infinitely many): ``half_width`` and the interval ``low`` .. ``high``; it shrinks
+  like 1 / sqrt(replications).
+
+Every KPI's interval respects the KPI's range (:func:`kpi_bounds`): it is clipped there, which
+keeps the t interval's coverage (:mod:`kamsim.intervals` says why clipping rather than a
+logit or log scale), and the ``note`` column says which end was clipped. With fewer than
+:data:`~kamsim.intervals.MIN_REPLICATIONS` values there is no interval and the note says
+"too few replications for an interval".
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from kamsim import kpis as registry
-from kamsim.kpis import FormatKind
+from kamsim.intervals import (
+    MIN_REPLICATIONS,
+    TOO_FEW,
+    UNBOUNDED,
+    Bounds,
+    Estimate,
+    bonferroni,
+    check_level,
+    estimate,
+    t_half_width,
+)
+from kamsim.kpis import FormatKind, Unit
+
+__all__ = [
+    "MIN_REPLICATIONS",
+    "TOO_FEW",
+    "Bounds",
+    "KpiTable",
+    "describe",
+    "format_kpi",
+    "half_width",
+    "kpi_bounds",
+    "paired_difference",
+    "summarise",
+]
 
 _KEYS = ("seed", "replication")
-_STATISTICS = ("mean", "half_width", "low", "high")
+_STATISTICS = ("mean", "half_width", "low", "high", "sd", "p10", "p50", "p90")
+"""Columns in the KPI's own unit (printed in its format)."""
+_SUMMARY = ("kpi", "n", "mean", "half_width", "low", "high", "note")
+_DESCRIPTION = ("kpi", "n", "mean", "half_width", "low", "high", "sd", "p10", "p50", "p90", "note")
+_DIFFERENCE = (*_DESCRIPTION[:-1], "level", "comparisons", "note")
 _SHOWN = 4  # pairs listed in a "not paired" message
+
+_UNIT_BOUNDS: Final[Mapping[Unit, Bounds]] = MappingProxyType(
+    {
+        "share": Bounds(0.0, 1.0),
+        "currency": Bounds(0.0, math.inf),
+        "days": Bounds(0.0, math.inf),
+        "deals": Bounds(0.0, math.inf),
+    }
+)
+"""The range of a KPI's values by its registry unit: shares lie in [0, 1]; amounts, days and
+deal counts are never negative..."""
+_OWN_BOUNDS: Final[Mapping[str, Bounds]] = MappingProxyType(
+    {
+        "gross_margin": UNBOUNDED,
+        "contribution": UNBOUNDED,
+        "gross_margin_pct": Bounds(-math.inf, 1.0),
+    }
+)
+"""...except these, whose unit does not say their range: gross margin and contribution are
+negative when deals lose money (margins go down to -1, and discounts push a booked margin
+lower still), so the booked-value-weighted margin share lies below 1 with no lower bound."""
 
 
 def _plain(x: float) -> str:
@@ -63,11 +131,22 @@ def format_kpi(kpi: str, value: float) -> str:
     return _FORMATS[entry.format if entry else "plain"](x)
 
 
+def kpi_bounds(kpi: str) -> Bounds:
+    """The range every replication's value of ``kpi`` lies in: by its registry unit (shares
+    [0, 1]; currency, days and deal counts [0, inf)) except where :data:`_OWN_BOUNDS` says
+    otherwise; unbounded for a name that is not a registered KPI."""
+    entry = registry.lookup(kpi)
+    if entry is None:
+        return UNBOUNDED
+    return _OWN_BOUNDS.get(kpi, _UNIT_BOUNDS[entry.unit])
+
+
 class KpiTable(pd.DataFrame):
     """A pandas DataFrame with one row per KPI that prints each number in its KPI's format.
 
-    The data stay ordinary numbers (``mean``, ``half_width``, ``low`` and ``high`` are float,
-    ``n`` is an integer): computation, ``to_dict`` and ``pandas.testing`` see a DataFrame.
+    The data stay ordinary numbers (``mean``, ``half_width``, ``low``, ``high``, ``sd`` and the
+    percentiles are float, ``n`` is an integer, ``note`` is text): computation, ``to_dict``
+    and ``pandas.testing`` see a DataFrame.
     Only ``repr``, ``str``, ``to_string`` and the notebook's HTML use :func:`format_kpi`, for
     every row whose KPI name is in the ``kpi`` column or in an index named ``kpi``. Slicing
     and most methods keep the class; ``pd.DataFrame(table)`` gives a plain DataFrame.
@@ -93,12 +172,17 @@ class KpiTable(pd.DataFrame):
             values = plain[col].astype(float)
             if col in _STATISTICS:
                 out[col] = [format_kpi(k, v) for k, v in zip(names, values, strict=True)]
-            elif col == "n":
+            elif col in ("n", "comparisons"):
                 out[col] = ["-" if math.isnan(v) else f"{v:,.0f}" for v in values]
+            elif col == "level":
+                out[col] = ["-" if math.isnan(v) else f"{100 * v:.4g}%" for v in values]
         return out
 
     def __repr__(self) -> str:
-        return repr(self.formatted())
+        # Every column, wrapped to the display width rather than elided: the point of the
+        # table is its numbers, and the spread and notes make it wider than a line.
+        with pd.option_context("display.max_columns", None):
+            return repr(self.formatted())
 
     def _repr_html_(self) -> str | None:
         html: str | None = pd.DataFrame._repr_html_(self.formatted())  # type: ignore[attr-defined]
@@ -108,39 +192,107 @@ class KpiTable(pd.DataFrame):
         return self.formatted().to_string(*args, **kwargs)
 
 
-def half_width(values: pd.Series | np.ndarray, level: float = 0.95) -> float:
-    """Half-width of the t confidence interval of the mean (NaN with fewer than 2 values)."""
-    x = np.asarray(values, dtype=float)
-    x = x[~np.isnan(x)]
-    if len(x) < 2:
-        return float("nan")
-    t = float(stats.t.ppf(0.5 + level / 2, len(x) - 1))
-    return t * float(x.std(ddof=1)) / float(np.sqrt(len(x)))
+def half_width(values: pd.Series | np.ndarray[Any, Any], level: float = 0.95) -> float:
+    """Half-width of the t confidence interval of the mean (NaN with fewer than 2 values).
+
+    The plain formula, for figures that are not KPIs; :func:`describe` and :func:`summarise`
+    add the KPIs' bounds and the minimum of :data:`~kamsim.intervals.MIN_REPLICATIONS`.
+    """
+    return t_half_width(values, level)
+
+
+def _note(kpi: str, est: Estimate, bounds: Bounds) -> str:
+    """What a reader needs to know about one row's interval, or ""."""
+    notes = [est.note] if est.note else []
+    if est.clipped_low:
+        notes.append(f"low clipped at {format_kpi(kpi, bounds.low)}")
+    if est.clipped_high:
+        notes.append(f"high clipped at {format_kpi(kpi, bounds.high)}")
+    if est.outside_bounds:
+        notes.append(
+            f"values outside the range [{format_kpi(kpi, bounds.low)}, "
+            f"{format_kpi(kpi, bounds.high)}]: interval not clipped"
+        )
+    return "; ".join(notes)
+
+
+def _rows(
+    columns: Iterable[tuple[str, np.ndarray[Any, Any]]],
+    level: float,
+    bounds: Callable[[str], Bounds],
+) -> list[dict[str, Any]]:
+    """One row of :func:`describe` per (KPI name, values per replication)."""
+    rows = []
+    for kpi, values in columns:
+        limits = bounds(kpi)
+        est = estimate(values, level, limits)
+        rows.append(
+            {
+                "kpi": kpi,
+                "n": est.n,
+                "mean": est.mean,
+                "half_width": est.half_width,
+                "low": est.low,
+                "high": est.high,
+                "sd": est.sd,
+                "p10": est.p10,
+                "p50": est.p50,
+                "p90": est.p90,
+                "note": _note(kpi, est, limits),
+            }
+        )
+    return rows
+
+
+def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> KpiTable:
+    """The rows as a KpiTable: counts int64, statistics float64, names and notes text."""
+    data: dict[str, Any] = {}
+    for col in columns:
+        values = [row[col] for row in rows]
+        if col in ("n", "comparisons"):
+            data[col] = np.array(values, dtype=np.int64)
+        elif col in _STATISTICS or col == "level":
+            data[col] = np.array(values, dtype=np.float64)
+        else:
+            data[col] = values
+    return KpiTable(data, columns=list(columns))
+
+
+def _columns(kpis: pd.DataFrame) -> list[tuple[str, np.ndarray[Any, Any]]]:
+    """Every column but the keys, by name, as floats (missing values NaN)."""
+    return [
+        (str(col), kpis[col].astype(float).to_numpy()) for col in kpis.columns if col not in _KEYS
+    ]
+
+
+def describe(kpis: pd.DataFrame, level: float = 0.95) -> KpiTable:
+    """One row per KPI (every column but ``seed`` and ``replication``) of a table with one
+    row per replication: the mean, its estimation error and the spread across replications.
+
+    Columns: ``kpi``, ``n`` (replications where the KPI is defined; NaN values are left out),
+    ``mean``; the estimation error of the mean: ``half_width`` of the ``level`` Student-t
+    interval and the interval ``low`` .. ``high``, clipped to the KPI's range
+    (:func:`kpi_bounds`); the risk across replications: ``sd`` (sample standard deviation)
+    and the percentiles ``p10``, ``p50``, ``p90`` (linear between order statistics: rough
+    with fewer than about 10 replications); and ``note``: why the interval is missing (fewer
+    than :data:`~kamsim.intervals.MIN_REPLICATIONS` values: "too few replications for an
+    interval"; no values), which end was clipped, or that all replications were equal; empty
+    otherwise. The result is a :class:`KpiTable`: a DataFrame of numbers that prints readably.
+    """
+    level = check_level(level)
+    return _table(_rows(_columns(kpis), level, kpi_bounds), _DESCRIPTION)
 
 
 def summarise(kpis: pd.DataFrame, level: float = 0.95) -> KpiTable:
-    """One row per KPI: n, mean, half-width, low and high of the ``level`` interval.
+    """One row per KPI: n, mean, half-width, low and high of the ``level`` interval, and a note.
 
-    The result is a :class:`KpiTable`: a DataFrame of numbers that prints readably.
+    The columns of :func:`describe` without the spread across replications; the same rules
+    (intervals clipped to the KPI's range, none from fewer than
+    :data:`~kamsim.intervals.MIN_REPLICATIONS` values). The result is a :class:`KpiTable`: a
+    DataFrame of numbers that prints readably.
     """
-    rows = []
-    for col in kpis.columns:
-        if col in _KEYS:
-            continue
-        x = kpis[col].astype(float)
-        mean = float(x.mean())
-        hw = half_width(x, level)
-        rows.append(
-            {
-                "kpi": col,
-                "n": int(x.notna().sum()),
-                "mean": mean,
-                "half_width": hw,
-                "low": mean - hw,
-                "high": mean + hw,
-            }
-        )
-    return KpiTable(rows, columns=["kpi", "n", "mean", "half_width", "low", "high"])
+    level = check_level(level)
+    return _table(_rows(_columns(kpis), level, kpi_bounds), _SUMMARY)
 
 
 def _listed(names: Sequence[Hashable]) -> str:
@@ -200,7 +352,10 @@ def _pairs(pairs: Any) -> str:
 
 
 def paired_difference(
-    variant: pd.DataFrame, reference: pd.DataFrame, level: float = 0.95
+    variant: pd.DataFrame,
+    reference: pd.DataFrame,
+    level: float = 0.95,
+    comparisons: int = 1,
 ) -> KpiTable:
     """Mean variant - reference per KPI over paired replications, with its t interval.
 
@@ -209,12 +364,22 @@ def paired_difference(
     two separate intervals. Columns beyond the KPIs (numeric per-replication metrics) are
     compared too.
 
+    ``comparisons``: how many intervals the reader will look at together (KPIs x variants
+    compared, say). With k comparisons each interval is built at level 1 - (1 - ``level``) / k
+    (Bonferroni), so all k hold together at ``level`` at least. The table's ``level`` column
+    is the level each interval was built at and ``comparisons`` is k.
+
+    A difference has no sign constraint; its interval is clipped only to what a difference
+    of two values in the KPI's range can be (+/- 1 for a share).
+
     Raises ValueError, saying what is wrong, when either table is not a KPI table (no
     ``replication`` or ``seed`` column, no KPI column, a non-numeric column, a replication
     held twice), when the two tables' (seed, replication) pairs differ, or when their KPI
-    columns differ. The result is a :class:`KpiTable` (one row per KPI, as
-    :func:`summarise`).
+    columns differ, and ValueError for a ``level`` outside (0, 1) or ``comparisons`` that is
+    not a whole number >= 1. The result is a :class:`KpiTable` (one row per KPI, the columns
+    of :func:`describe` with ``level`` and ``comparisons`` before ``note``).
     """
+    each = bonferroni(level, comparisons)
     cols = _kpi_columns(variant, "variant")
     other = _kpi_columns(reference, "reference")
     if set(cols) != set(other):
@@ -227,9 +392,11 @@ def paired_difference(
             + "; ".join(p for p in parts if p)
             + ")"
         )
-    a = variant.set_index(list(_KEYS)).sort_index()
-    b = reference.set_index(list(_KEYS)).sort_index()
-    if not a.index.equals(b.index):
+    keys_v, keys_r = (t[list(_KEYS)].to_numpy(dtype=np.int64) for t in (variant, reference))
+    order_v, order_r = (np.lexsort((k[:, 1], k[:, 0])) for k in (keys_v, keys_r))
+    if len(keys_v) != len(keys_r) or not np.array_equal(keys_v[order_v], keys_r[order_r]):
+        a = variant.set_index(list(_KEYS))
+        b = reference.set_index(list(_KEYS))
         pairs_v = a.index.difference(b.index)
         pairs_r = b.index.difference(a.index)
         seeds_v = sorted(int(s) for s in a.index.unique("seed"))
@@ -246,5 +413,16 @@ def paired_difference(
             + "; ".join(p for p in parts if p)
             + f"); {hint}"
         )
-    diff = a[cols].astype(float) - b[cols].astype(float)
-    return summarise(diff.reset_index(), level)
+    diff = [
+        (
+            col,
+            variant[col].astype(float).to_numpy()[order_v]
+            - reference[col].astype(float).to_numpy()[order_r],
+        )
+        for col in cols
+    ]
+    rows = _rows(diff, each, lambda kpi: kpi_bounds(kpi).difference())
+    for row in rows:
+        row["level"] = each
+        row["comparisons"] = comparisons
+    return _table(rows, _DIFFERENCE)
