@@ -72,23 +72,25 @@ def _fmt(kpi: str, x: float) -> str:
 
 
 def format_summary(summary: pd.DataFrame, currency: str) -> str:
-    """KPI table as aligned text: mean and the 95% interval; KPIs whose unit is ``currency``
-    in the registry (:data:`kamsim.kpis.KPIS`) are labelled with ``currency``."""
+    """KPI table as aligned text: mean, the 95% interval and its note; KPIs whose unit is
+    ``currency`` in the registry (:data:`kamsim.kpis.KPIS`) are labelled with ``currency``.
+    A missing interval (too few replications, no values) prints as ``-``; the note says why,
+    or which end of the interval was clipped to the KPI's range."""
     rows = []
     for row in summary.to_dict("records"):
         kpi = str(row["kpi"])
         mean, low, high = float(row["mean"]), float(row["low"]), float(row["high"])
-        ci = (
-            "-"
-            if math.isnan(float(row["half_width"]))
-            else (f"[{_fmt(kpi, low)}, {_fmt(kpi, high)}]")
-        )
+        missing = math.isnan(low) or math.isnan(high)
+        ci = "-" if missing else f"[{_fmt(kpi, low)}, {_fmt(kpi, high)}]"
         entry = registry.lookup(kpi)
         label = f"{kpi} ({currency})" if entry and entry.unit == "currency" else kpi
-        rows.append((label, _fmt(kpi, mean), ci))
-    width = max([len("kpi"), *(len(label) for label, _, _ in rows)])
+        rows.append((label, _fmt(kpi, mean), ci, str(row.get("note") or "")))
+    width = max([len("kpi"), *(len(label) for label, _, _, _ in rows)])
     lines = [f"{'kpi':<{width}} {'mean':>18} {'95% CI':>36}"]
-    lines += [f"{label:<{width}} {mean:>18} {ci:>36}" for label, mean, ci in rows]
+    lines += [
+        f"{label:<{width}} {mean:>18} {ci:>36}" + (f"  {note}" if note else "")
+        for label, mean, ci, note in rows
+    ]
     return "\n".join(lines)
 
 
