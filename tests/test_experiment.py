@@ -322,3 +322,28 @@ def test_compare_prints_paired_effects_and_writes_the_layout(tmp_path: Path) -> 
     row = table[(table["variant"] == "hire") & (table["kpi"] == "bookings")].iloc[0]
     assert row["difference"] == pytest.approx(float(np.mean(b - a)))
     assert row["better_share"] == pytest.approx(float(np.mean(b > a)))
+
+
+def test_a_precision_target_adds_replications_until_met_or_capped(short: kamsim.Scenario) -> None:
+    from kamsim.intervals import needed
+
+    met = experiment(
+        {"base": {}}, reps=3, seed=6, base=short, workers=1, progress=False, precision=0.05, batch=2
+    )
+    values = met.kpis["bookings"].to_numpy()
+    assert met.reps == len(values) > 3
+    assert needed(values, 0.05).met
+    assert not needed(values[:3], 0.05).met  # the first replications were not enough
+    assert "below 5.0% after" in met.note
+    capped = experiment(
+        {"base": {}},
+        reps=3,
+        seed=6,
+        base=short,
+        workers=1,
+        progress=False,
+        precision=0.001,
+        max_reps=5,
+        batch=2,
+    )
+    assert capped.reps == 5 and "cap of 5 replications was reached" in capped.note

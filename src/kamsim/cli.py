@@ -153,6 +153,19 @@ def compare(
         bool, typer.Option(help="Continue a killed run in --out without recomputing.")
     ] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    precision: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0001,
+            max=0.9999,
+            help="Add replications until the relative 95%% half-width of --precision-kpi is "
+            "below this (e.g. 0.05) in every variant, or --max-reps is reached.",
+        ),
+    ] = None,
+    precision_kpi: Annotated[str, typer.Option(help="The KPI --precision targets.")] = "bookings",
+    max_reps: Annotated[
+        int, typer.Option(min=2, max=MAX_REPS, help="Cap on replications with --precision.")
+    ] = 200,
 ) -> None:
     """Compare VARIANTS with BASE on paired replications: per KPI both means, the difference
     with its 95% interval (Bonferroni-widened for several variants), the relative change and
@@ -161,6 +174,8 @@ def compare(
     from kamsim.comparison import flips, format_comparison
     from kamsim.experiment import experiment
 
+    if registry.lookup(precision_kpi) is None:
+        raise _fail(ScenarioError([Problem("--precision-kpi", f"{precision_kpi!r} is not a KPI")]))
     names = [base, *variants]
     scenarios = {}
     for name in names:
@@ -184,12 +199,17 @@ def compare(
             progress=not quiet,
             deals=True,
             command="compare",
+            precision=precision,
+            precision_kpi=precision_kpi,
+            max_reps=max(max_reps, reps),
         )
     except ScenarioError as err:
         raise _fail(err) from None
     base_label = next(iter(scenarios))
     table = compare_variants(result, base_label)
     currency = scenarios[base_label].calendar.currency
+    if result.note:
+        typer.echo(f"precision: {result.note}")
     typer.echo(format_comparison(table, base_label, currency))
     for label, flipped in flips(result, base_label).items():
         typer.echo(f"\nwhich deals flipped, {label} vs {base_label}:")

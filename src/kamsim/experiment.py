@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from kamsim.intervals import needed
 from kamsim.io import load_scenario, manifest_versions, scenario_hash
 from kamsim.limits import MAX_REPS, MAX_SEED
 from kamsim.model import Rules
@@ -60,6 +61,8 @@ class Experiment:
         default_factory=lambda: pd.DataFrame(columns=["variant", "replication", "error"])
     )
     """Replications that raised: their variant, replication and error (the others are kept)."""
+    note: str = ""
+    """With a precision target: whether it was met or the cap on replications was reached."""
 
     @property
     def labels(self) -> list[str]:
@@ -176,6 +179,10 @@ def experiment(
     progress: bool | Callable[[int], object] = True,
     deals: bool = False,
     command: str = "experiment",
+    precision: float | None = None,
+    precision_kpi: str = "bookings",
+    max_reps: int = 1000,
+    batch: int = 10,
 ) -> Experiment:
     """Run every (variant, replication) and return the tidy tables (see the module docstring).
 
@@ -183,11 +190,20 @@ def experiment(
     ``workers`` processes (all cores), or this process alone when ``workers`` is 1.
     ``out``: a folder for the run store; ``resume`` continues a killed run there.
     ``progress``: a progress bar (True), none (False), or a callable given 1 per replication.
+    ``precision``: after ``reps``, add replications (at least ``batch`` at a time, at most
+    ``max_reps`` in all) until the 95% half-width of ``precision_kpi``'s mean is below this
+    share of the mean in every variant; ``Experiment.note`` says whether it was met or the
+    cap was reached.
     """
     _check_int("reps", reps, 1, MAX_REPS)
     _check_int("seed", seed, 0, MAX_SEED)
     if workers is not None:
         _check_int("workers", workers, 1, 4096)
+    if precision is not None:
+        if not 0 < precision < 1:
+            raise ValueError(f"precision: {precision} must lie in (0, 1)")
+        _check_int("max_reps", max_reps, reps, MAX_REPS)
+        _check_int("batch", batch, 1, MAX_REPS)
     scenarios = resolve_variants(variants, base)
     digests = {label: scenario_hash(s) for label, s in scenarios.items()}
     folders = {label: folder_name(label) for label in scenarios}
@@ -197,48 +213,70 @@ def experiment(
         "command": command,
         "seed": seed,
         "replications": reps,
+        "precision": None
+        if precision is None
+        else {"target": precision, "kpi": precision_kpi, "max_reps": max_reps, "batch": batch},
         "variants": [
             {"label": k, "folder": folders[k], "scenario_hash": digests[k]} for k in scenarios
         ],
     }
     store = None if out is None else RunStore(Path(out), plan, resume)
     outcomes: dict[tuple[str, int], Outcome] = {}
-    todo: list[tuple[str, int]] = []
-    for label in scenarios:
-        for r in range(reps):
-            if store is not None and store.finished(folders[label], r):
-                tables = {n: store.read(folders[label], r, n) for n in KEPT}
-                if deals:
-                    tables["deals"] = store.read(folders[label], r, "deals")
-                outcomes[(label, r)] = Outcome(label, r, tables)
-            else:
-                todo.append((label, r))
 
     def args(label: str, r: int) -> tuple[Any, ...]:
         part = None if store is None else str(store.part(folders[label], r))
         return (label, scenarios[label], digests[label], seed, r, part, deals)
 
-    tick = _ticker(progress, len(todo), len(outcomes))
-    try:
-        if executor is None and (workers == 1 or len(todo) <= 1):
-            for label, r in todo:
-                outcomes[(label, r)] = replicate(*args(label, r))
-                tick()
-        else:
-            pool = executor or ProcessPoolExecutor(max_workers=workers or os.cpu_count())
-            try:
-                futures: list[Future[Outcome]] = [
-                    pool.submit(replicate, *args(label, r)) for label, r in todo
-                ]
-                for future in as_completed(futures):
-                    outcome = future.result()
-                    outcomes[(outcome.label, outcome.replication)] = outcome
+    def run_range(first: int, last: int) -> None:
+        """Replications first..last-1 of every variant: read back from the store, or run."""
+        todo: list[tuple[str, int]] = []
+        for label in scenarios:
+            for r in range(first, last):
+                if store is not None and store.finished(folders[label], r):
+                    tables = {n: store.read(folders[label], r, n) for n in KEPT}
+                    if deals:
+                        tables["deals"] = store.read(folders[label], r, "deals")
+                    outcomes[(label, r)] = Outcome(label, r, tables)
+                else:
+                    todo.append((label, r))
+        tick = _ticker(progress, len(todo), len(scenarios) * (last - first) - len(todo))
+        try:
+            if executor is None and (workers == 1 or len(todo) <= 1):
+                for label, r in todo:
+                    outcomes[(label, r)] = replicate(*args(label, r))
                     tick()
-            finally:
-                if executor is None:
-                    pool.shutdown(cancel_futures=True)
-    finally:
-        tick.close()
+            else:
+                pool = executor or ProcessPoolExecutor(max_workers=workers or os.cpu_count())
+                try:
+                    futures: list[Future[Outcome]] = [
+                        pool.submit(replicate, *args(label, r)) for label, r in todo
+                    ]
+                    for future in as_completed(futures):
+                        outcome = future.result()
+                        outcomes[(outcome.label, outcome.replication)] = outcome
+                        tick()
+                finally:
+                    if executor is None:
+                        pool.shutdown(cancel_futures=True)
+        finally:
+            tick.close()
+
+    done = reps
+    run_range(0, done)
+    note = ""
+    while precision is not None:
+        total, note = _more_needed(outcomes, scenarios, done, precision, precision_kpi)
+        if total is None:
+            break
+        grown = min(max_reps, max(total, done + batch))
+        if grown <= done:
+            note = (
+                f"{precision_kpi}: the cap of {max_reps} replications was reached before a "
+                f"relative half-width of {precision:.1%}"
+            )
+            break
+        run_range(done, grown)
+        done = grown
     failures = [o for o in outcomes.values() if o.error is not None]
     if store is not None:
         for o in failures:
@@ -247,13 +285,38 @@ def experiment(
                 o.replication,
                 {"variant": o.label, "seed": seed, "replication": o.replication, "error": o.error},
             )
-    result = _assemble(scenarios, seed, reps, outcomes, deals)
+    result = _assemble(scenarios, seed, done, outcomes, deals, note)
     if store is not None:
         for label in scenarios:
-            done = [r for r in range(reps) if outcomes[(label, r)].error is None]
-            store.merge(folders[label], done)
+            kept = [r for r in range(done) if outcomes[(label, r)].error is None]
+            store.merge(folders[label], kept)
         store.finish(_manifest(plan, scenarios, outcomes, folders))
     return result
+
+
+def _more_needed(
+    outcomes: dict[tuple[str, int], Outcome],
+    scenarios: dict[str, Scenario],
+    done: int,
+    precision: float,
+    kpi: str,
+) -> tuple[int | None, str]:
+    """Replications every variant's ``kpi`` needs for the precision asked (None: met), and
+    what to say about it."""
+    totals = []
+    for label in scenarios:
+        values = [
+            float(outcomes[(label, r)].tables["kpis"][kpi].iloc[0])
+            for r in range(done)
+            if outcomes[(label, r)].error is None
+        ]
+        need = needed(values, precision)
+        if need.met:
+            continue
+        totals.append(need.total if need.total is not None else done)
+    if not totals:
+        return None, (f"{kpi}: relative half-width below {precision:.1%} after {done} replications")
+    return max(totals), ""
 
 
 class _Tick:
@@ -290,6 +353,7 @@ def _assemble(
     reps: int,
     outcomes: dict[tuple[str, int], Outcome],
     deals: bool,
+    note: str = "",
 ) -> Experiment:
     labels = list(scenarios)
     variant_type = pd.CategoricalDtype(labels, ordered=True)
@@ -328,6 +392,7 @@ def _assemble(
         timeseries=stack("timeseries"),
         deals=stack("deals") if deals else None,
         failures=failures,
+        note=note,
     )
 
 
