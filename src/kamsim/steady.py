@@ -13,9 +13,9 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from kamsim.analytic import Check
+from kamsim.intervals import Bounds, estimate
 from kamsim.results import Result
 from kamsim.vocabulary import POOLS
 
@@ -69,7 +69,9 @@ def queue_trend(result: Result, alpha: float = ALPHA) -> pd.DataFrame:
             se = sd / math.sqrt(n)
             if se > 0:
                 t = mean / se
-                p = float(stats.t.sf(t, n - 1))
+                from scipy.special import stdtr  # loaded when a trend is tested
+
+                p = float(stdtr(n - 1, -t))  # P(T > t), T ~ Student t with n - 1 df
             else:  # every replication's slope is the same number
                 t = math.copysign(math.inf, mean) if mean else 0.0
                 p = 0.0 if mean > 0 else 1.0
@@ -99,14 +101,10 @@ def _per_replication(result: Result, column: str) -> np.ndarray:
     return np.asarray(window.groupby("replication", sort=True)[column].mean(), dtype=float)
 
 
-def _mean_and_half_width(x: np.ndarray) -> tuple[float, float]:
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return math.nan, math.nan
-    if len(x) < 2:
-        return float(x.mean()), math.nan
-    t = float(stats.t.ppf(0.975, len(x) - 1))
-    return float(x.mean()), t * float(x.std(ddof=1)) / math.sqrt(len(x))
+def _mean_and_interval(x: np.ndarray, bounds: Bounds) -> tuple[float, float, float]:
+    """Mean and 95% interval, clipped to ``bounds`` (the library's one interval rule)."""
+    e = estimate(x, 0.95, bounds)
+    return e.mean, e.low, e.high
 
 
 def pools_beside(check: Check, result: Result, alpha: float = ALPHA) -> pd.DataFrame:
@@ -115,8 +113,10 @@ def pools_beside(check: Check, result: Result, alpha: float = ALPHA) -> pd.DataF
     interval), and the trend test's verdict. ``utilisation_window`` is the analytic figure for
     those months (the pipeline filling from day 0 included), the one to read beside
     ``utilisation_run``. Columns: ``pool, offered_load, utilisation_expected,
-    utilisation_window, utilisation_run, utilisation_half_width, mean_queue, queue_run,
-    queue_half_width, queue_slope, growing``."""
+    utilisation_window, utilisation_run, utilisation_low, utilisation_high, mean_queue,
+    queue_run, queue_low, queue_high, queue_slope, growing``; intervals are clipped to what
+    the figure can be (a utilisation in [0, 1], a queue at least 0), and missing below three
+    replications."""
     trend = {str(r["pool"]): r for r in queue_trend(result, alpha).to_dict("records")}
     analytic = {str(r["pool"]): r for r in check.pools.to_dict("records")}
     res = result.scenario.resources
@@ -124,8 +124,12 @@ def pools_beside(check: Check, result: Result, alpha: float = ALPHA) -> pd.DataF
     for pool in POOLS:
         if res[pool].capacity == 0:
             continue
-        util, util_hw = _mean_and_half_width(_per_replication(result, f"util_{pool}"))
-        queue, queue_hw = _mean_and_half_width(_per_replication(result, f"queue_{pool}"))
+        util, util_low, util_high = _mean_and_interval(
+            _per_replication(result, f"util_{pool}"), Bounds(0.0, 1.0)
+        )
+        queue, queue_low, queue_high = _mean_and_interval(
+            _per_replication(result, f"queue_{pool}"), Bounds(0.0, math.inf)
+        )
         a, tr = analytic[pool], trend[pool]
         rows.append(
             {
@@ -134,10 +138,12 @@ def pools_beside(check: Check, result: Result, alpha: float = ALPHA) -> pd.DataF
                 "utilisation_expected": float(a["utilisation_expected"]),
                 "utilisation_window": float(a["utilisation_window"]),
                 "utilisation_run": util,
-                "utilisation_half_width": util_hw,
+                "utilisation_low": util_low,
+                "utilisation_high": util_high,
                 "mean_queue": float(a["mean_queue"]),
                 "queue_run": queue,
-                "queue_half_width": queue_hw,
+                "queue_low": queue_low,
+                "queue_high": queue_high,
                 "queue_slope": float(tr["mean_slope"]),
                 "growing": bool(tr["growing"]),
             }
@@ -151,12 +157,12 @@ def format_beside(table: pd.DataFrame, result: Result) -> str:
     reps = result.timeseries["replication"].nunique()
     lines = [
         f"pools: analytic check beside the run (months {first}-{end - 1}, {reps} replication(s))",
-        f"  {'pool':<17}{'offered':>9}{'util check':>12}{'util run':>20}"
-        f"{'queue check':>13}{'queue run':>18}",
+        f"  {'pool':<17}{'offered':>9}{'util check':>12}{'util run':>24}"
+        f"{'queue check':>13}{'queue run':>24}",
     ]
 
-    def pm(mean: float, hw: float) -> str:
-        return f"{mean:.2f}" if math.isnan(hw) else f"{mean:.2f} +/- {hw:.2f}"
+    def pm(mean: float, low: float, high: float) -> str:
+        return f"{mean:.2f}" if math.isnan(low) else f"{mean:.2f} [{low:.2f}, {high:.2f}]"
 
     def num(x: float) -> str:
         return "inf" if math.isinf(x) else f"{x:.2f}"
@@ -164,8 +170,9 @@ def format_beside(table: pd.DataFrame, result: Result) -> str:
     for r in table.to_dict("records"):
         lines.append(
             f"  {r['pool']:<17}{num(r['offered_load']):>9}{num(r['utilisation_window']):>12}"
-            f"{pm(r['utilisation_run'], r['utilisation_half_width']):>20}"
-            f"{num(r['mean_queue']):>13}{pm(r['queue_run'], r['queue_half_width']):>18}"
+            f"{pm(r['utilisation_run'], r['utilisation_low'], r['utilisation_high']):>24}"
+            f"{num(r['mean_queue']):>13}"
+            f"{pm(r['queue_run'], r['queue_low'], r['queue_high']):>24}"
         )
     for r in table.to_dict("records"):
         if r["growing"]:
