@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from kamsim.distributions import Distribution, Fixed
 from kamsim.limits import MAX_COMPETITORS, MAX_FOLLOW_ON_GENERATIONS, MAX_LOG_ODDS
@@ -269,7 +268,9 @@ class _Cohort:
         co = np.zeros(n)
         if impl.change_orders_per_month > 0:
             mean = impl.change_orders_per_month * work / DAYS_PER_MONTH
-            co = np.asarray(stats.poisson.ppf(_uniforms(n, rng), mean), dtype=float)
+            from scipy.stats import poisson  # loaded by a check that has change orders
+
+            co = np.asarray(poisson.ppf(_uniforms(n, rng), mean), dtype=float)
             co = np.nan_to_num(co, nan=0.0)
             work = work + co * impl.change_order_days
         durations[IMPL] = work

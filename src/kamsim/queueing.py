@@ -13,8 +13,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
-from scipy.special import logsumexp
 
 _TAIL_CHUNK = 4096
 _TAIL_MAX_TERMS = 50_000_000
@@ -28,7 +26,7 @@ def erlang_b(servers: int, offered: float) -> float:
         return 1.0
     if offered <= 0:
         return 0.0
-    log_b = float(stats.poisson.logpmf(servers, offered) - stats.poisson.logcdf(servers, offered))
+    log_b = _log_erlang_b(servers, offered)
     return math.exp(log_b)
 
 
@@ -109,11 +107,11 @@ def erlang_a(
     # above c, and sum_{n<c} pi_n / pi_c = 1 / B - 1 below it.
     log_terms = _tail_log_terms(lam, c * mu, gam)
     j = np.arange(1, len(log_terms) + 1, dtype=float)
-    log_tail = float(logsumexp(log_terms)) if len(log_terms) else -math.inf
-    log_tail_j = float(logsumexp(log_terms + np.log(j))) if len(log_terms) else -math.inf
+    log_tail = _logsumexp(log_terms)
+    log_tail_j = _logsumexp(log_terms + np.log(j))
     log_below = -math.inf
     if c > 0:
-        log_b = float(stats.poisson.logpmf(c, a) - stats.poisson.logcdf(c, a))
+        log_b = _log_erlang_b(c, a)
         if log_b < 0:
             log_below = -log_b + math.log1p(-math.exp(log_b))
     log_busy = float(np.logaddexp(0.0, log_tail))
@@ -148,3 +146,21 @@ def _tail_log_terms(lam: float, c_mu: float, gam: float) -> np.ndarray:
         if falling and last < peak + math.log(_TAIL_EPS) - 10:
             break
     return np.concatenate(chunks) if chunks else np.empty(0)
+
+
+def _log_erlang_b(servers: int, offered: float) -> float:
+    """log Erlang B = log P(Poisson(a) = c) - log P(Poisson(a) <= c), in log space so huge pools
+    do not overflow (scipy is loaded on first use, not when kamsim is imported)."""
+    from scipy.stats import poisson
+
+    return float(poisson.logpmf(servers, offered) - poisson.logcdf(servers, offered))
+
+
+def _logsumexp(x: np.ndarray) -> float:
+    """log(sum(exp(x))) without overflow; -inf for no terms."""
+    if len(x) == 0:
+        return -math.inf
+    top = float(np.max(x))
+    if not math.isfinite(top):
+        return top
+    return top + math.log(float(np.sum(np.exp(x - top))))
