@@ -3,6 +3,10 @@
 Bad input (a scenario file, an override, an option) prints one line per problem to stderr and
 exits 2, never a traceback. ``kamsim check`` exits 3 when a pool's offered load is at or above
 its capacity (:data:`OVERLOADED_EXIT`).
+
+Imports: only what building the command line needs is imported at the top (typer and light
+modules); each command imports what it uses, so ``kamsim --help`` starts without numpy, pandas,
+scipy or SimPy (``tests/test_lean.py``).
 """
 
 from __future__ import annotations
@@ -11,27 +15,21 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
-from tqdm import tqdm
 
 from kamsim import kpis as registry
-from kamsim.analysis import format_kpi, summarise
-from kamsim.analytic import check as analytic_check
-from kamsim.errors import Problem, ScenarioError
-from kamsim.io import (
-    check_output_folder,
-    load_scenario,
-    scenario_json_schema,
-    write_json,
-    write_run,
-)
 from kamsim.limits import MAX_REPS, MAX_SEED
-from kamsim.scenario import Scenario
-from kamsim.simulation import run as run_scenario
-from kamsim.steady import format_beside, pools_beside
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pandas as pd
+
+    from kamsim.errors import ScenarioError
+    from kamsim.results import Result
+    from kamsim.scenario import Scenario
 
 OVERLOADED_EXIT = 3
 """Exit code of ``kamsim check`` when a pool is at or above capacity."""
@@ -59,14 +57,28 @@ def _fail(err: ScenarioError) -> typer.Exit:
 
 
 def _load(path: Path, overrides: list[str] | None) -> Scenario:
+    from kamsim.errors import ScenarioError
+    from kamsim.io import load_scenario
+
     try:
         return load_scenario(path, overrides or [])
     except ScenarioError as err:
         raise _fail(err) from None
 
 
+def run_scenario(
+    scenario: Scenario, reps: int, seed: int, progress: Callable[[int], object] | None = None
+) -> Result:
+    """:func:`kamsim.run`, imported when a run starts."""
+    from kamsim.simulation import run
+
+    return run(scenario, reps=reps, seed=seed, progress=progress)
+
+
 def _fmt(kpi: str, x: float) -> str:
     """One KPI value as text, in the library's one number format."""
+    from kamsim.analysis import format_kpi
+
     return format_kpi(kpi, x)
 
 
@@ -102,6 +114,14 @@ def run(
     ] = None,
 ) -> None:
     """Simulate SCENARIO and print its KPIs (mean and 95% CI over replications)."""
+    from tqdm import tqdm
+
+    from kamsim.analysis import summarise
+    from kamsim.analytic import check as analytic_check
+    from kamsim.errors import Problem, ScenarioError
+    from kamsim.io import check_output_folder, write_json, write_run
+    from kamsim.steady import format_beside, pools_beside
+
     scen = _load(scenario, set_)
     if out is not None:
         try:
@@ -150,6 +170,8 @@ def check(
 
     Exit 0 when every pool is below capacity, 3 when a pool is at or above it, 2 on bad input.
     """
+    from kamsim.analytic import check as analytic_check
+
     scen = _load(scenario, set_)
     result = analytic_check(scen)
     if as_json:
@@ -163,6 +185,8 @@ def check(
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files."""
+    from kamsim.io import scenario_json_schema
+
     typer.echo(json.dumps(scenario_json_schema(), indent=2))
 
 
