@@ -1,6 +1,6 @@
 """Speed benchmark: kamsim against a hand-written SimPy model of the same toy workload.
 
-    python benchmarks/run.py               # 7 interleaved rounds, about 15 s on 2 cores
+    python benchmarks/run.py               # 7 interleaved rounds, about a minute on 2 cores
     python benchmarks/run.py --quick       # smoke run: 3 rounds, one baseline replication
     python benchmarks/run.py --rounds 15   # more rounds, tighter medians
 
@@ -12,14 +12,20 @@ definition is not). Both models must then agree with each other and with the clo
 (visits per deal and signed share within ``--level`` Student-t intervals over the rounds),
 otherwise the script exits 1. Then one replication of ``scenarios/baseline.toml`` is timed
 (median of ``--baseline-reps``) and, in a separate untimed run, its tracemalloc peak is taken.
+The ``kamsim --help`` command is timed in a fresh process (median of ``--cli-runs``), and,
+except with ``--quick``, ``--parallel-reps`` toy replications are run once one after another
+and once spread over every core with ``concurrent.futures.ProcessPoolExecutor`` (both must
+give the same KPIs).
 
-The last five lines are always, in this order::
+The last lines are always, in this order (``parallel_speedup`` is left out with ``--quick``)::
 
     toy_bare_ms=<median ms of bare SimPy>
     toy_kamsim_ms=<median ms of kamsim>
     toy_ratio=<median of the per-round ratios kamsim / bare>
     baseline_rep_s=<median s of one baseline replication>
     baseline_peak_mb=<tracemalloc peak of one baseline replication, 10^6 bytes>
+    cli_help_s=<median wall s of `kamsim --help` in a new process>
+    parallel_speedup=<serial / parallel wall time of the toy replications>
 """
 
 from __future__ import annotations
@@ -30,15 +36,17 @@ import importlib.util
 import math
 import os
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import ModuleType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -59,6 +67,9 @@ EXPECTED_COMPLETED = PASS**6
 
 WARMUP_SEED = 10_000
 BASELINE_SEED = 1
+PARALLEL_SEED = 1
+CLI_HELP = "from kamsim.cli import main; main()"
+"""What the ``kamsim`` console script runs, so the command is this checkout's."""
 
 T = TypeVar("T")
 
@@ -175,6 +186,62 @@ def timed(fn: Callable[[], T], clock: Callable[[], float] = time.perf_counter) -
     return value, clock() - t0
 
 
+def cli_help_seconds(runs: int) -> float:
+    """Median wall seconds of ``kamsim --help`` in a new Python process (interpreter start
+    included, as a user waits for it), importing the same kamsim as this process."""
+    src = str(Path(kamsim.__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c", CLI_HELP, "--help"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        times.append(time.perf_counter() - t0)
+        if proc.returncode != 0 or "Usage" not in proc.stdout:
+            raise RuntimeError(f"kamsim --help failed: {proc.stderr.strip()}")
+    return statistics.median(times)
+
+
+_worker_scenario: kamsim.Scenario | None = None
+
+
+def _load_worker(path: Path) -> None:
+    """Each worker process loads the scenario once."""
+    global _worker_scenario
+    _worker_scenario = kamsim.load_scenario(path)
+
+
+def _worker_kpis(replication: int) -> Any:
+    """One replication in a worker process; its KPI row goes back (not the large tables)."""
+    assert _worker_scenario is not None, "the pool's initializer loads the scenario"
+    return kamsim.simulate(_worker_scenario, seed=PARALLEL_SEED, replication=replication).kpis
+
+
+def parallel_speedup(path: Path, reps: int, workers: int) -> tuple[float, float]:
+    """Serial and parallel wall seconds of ``reps`` replications of ``path``: one after
+    another in this process, then spread over ``workers`` processes (the pool's start
+    included). Both runs must give the same KPIs."""
+    scenario = kamsim.load_scenario(path)
+    t0 = time.perf_counter()
+    serial = [
+        kamsim.simulate(scenario, seed=PARALLEL_SEED, replication=r).kpis for r in range(reps)
+    ]
+    t1 = time.perf_counter()
+    with ProcessPoolExecutor(workers, initializer=_load_worker, initargs=(path,)) as pool:
+        parallel = list(pool.map(_worker_kpis, range(reps)))
+    t2 = time.perf_counter()
+    for a, b in zip(serial, parallel, strict=True):
+        if not a.equals(b):
+            raise AssertionError("a replication run in a worker process gave other KPIs")
+    return t1 - t0, t2 - t1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0] if __doc__ else "")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (default 7)")
@@ -192,13 +259,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--clock", choices=sorted(CLOCKS), default="wall", help="what to time (default wall)"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 3 rounds, 1 baseline replication"
+        "--cli-runs", type=int, default=5, help="timed runs of kamsim --help (default 5)"
+    )
+    parser.add_argument(
+        "--parallel-reps",
+        type=int,
+        default=100,
+        help="toy replications of the parallel speed-up (default 100)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="worker processes (all cores)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 3 rounds, 1 baseline replication, no parallel speed-up",
     )
     args = parser.parse_args(argv)
     rounds = 3 if args.quick else args.rounds
     baseline_reps = 1 if args.quick else args.baseline_reps
+    cli_runs = 3 if args.quick else args.cli_runs
     if rounds < 2 or baseline_reps < 1:
         parser.error("need at least 2 rounds and 1 baseline replication")
+    if cli_runs < 1 or args.parallel_reps < 1 or args.workers < 1:
+        parser.error("need at least 1 CLI run, 1 parallel replication and 1 worker")
 
     bare = load_bare_simpy()
     toy = kamsim.load_scenario(TOY)
@@ -264,6 +348,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         tracemalloc.stop()
 
+    help_s = cli_help_seconds(cli_runs)
+    speedup = None
+    if not args.quick:
+        serial_s, parallel_s = parallel_speedup(TOY, args.parallel_reps, args.workers)
+        speedup = serial_s / parallel_s
+        print(
+            f"parallel: {args.parallel_reps} toy replications, serial {serial_s:.1f} s, "
+            f"{args.workers} workers {parallel_s:.1f} s"
+        )
+
     ratios = [k / b for k, b in zip(kamsim_s, bare_s, strict=True)]
     failed = [c for c in checks if not c.ok]
     if failed:
@@ -273,6 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"toy_ratio={statistics.median(ratios):.3f}")
     print(f"baseline_rep_s={statistics.median(baseline_s):.4f}")
     print(f"baseline_peak_mb={peak / 1e6:.1f}")
+    print(f"cli_help_s={help_s:.3f}")
+    if speedup is not None:
+        print(f"parallel_speedup={speedup:.2f}")
     return 1 if failed else 0
 
 

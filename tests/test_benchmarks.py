@@ -136,11 +136,21 @@ def test_bare_simpy_is_deterministic_per_seed() -> None:
     assert again.signed_share == _replications("bare")["signed_share"][0]
 
 
-KEYS = ["toy_bare_ms", "toy_kamsim_ms", "toy_ratio", "baseline_rep_s", "baseline_peak_mb"]
+KEYS = [
+    "toy_bare_ms",
+    "toy_kamsim_ms",
+    "toy_ratio",
+    "baseline_rep_s",
+    "baseline_peak_mb",
+    "cli_help_s",
+    "parallel_speedup",
+]
+QUICK_KEYS = KEYS[:-1]
+"""``--quick`` leaves out the parallel speed-up (it runs 100 toy replications twice)."""
 
 
 @pytest.mark.slow
-def test_run_quick_prints_the_five_figures() -> None:
+def test_run_quick_prints_its_figures() -> None:
     proc = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), "--quick"],
         cwd=ROOT,
@@ -150,12 +160,26 @@ def test_run_quick_prints_the_five_figures() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    last = proc.stdout.strip().splitlines()[-len(KEYS) :]
+    last = proc.stdout.strip().splitlines()[-len(QUICK_KEYS) :]
     number = r"[0-9]+(\.[0-9]+)?"
-    for key, line in zip(KEYS, last, strict=True):
+    for key, line in zip(QUICK_KEYS, last, strict=True):
         assert re.fullmatch(rf"{key}={number}", line), line
-    values = {k: float(line.partition("=")[2]) for k, line in zip(KEYS, last, strict=True)}
+    values = {k: float(line.partition("=")[2]) for k, line in zip(QUICK_KEYS, last, strict=True)}
     assert all(v > 0 for v in values.values())
+    assert "parallel_speedup" not in proc.stdout
+
+
+def test_cli_help_is_timed_in_a_new_process() -> None:
+    _, run = _modules()
+    seconds = run.cli_help_seconds(1)
+    assert 0 < seconds < 60
+
+
+def test_parallel_replications_give_the_serial_kpis() -> None:
+    """The speed-up compares like with like: workers reproduce the serial replications."""
+    _, run = _modules()
+    serial_s, parallel_s = run.parallel_speedup(BENCH / "toy.toml", 2, 2)
+    assert serial_s > 0 and parallel_s > 0
 
 
 def test_agreement_checks_catch_a_wrong_expectation(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,10 @@
 Bad input (a scenario file, an override, an option) prints one line per problem to stderr and
 exits 2, never a traceback. ``kamsim check`` exits 3 when a pool's offered load is at or above
 its capacity (:data:`OVERLOADED_EXIT`).
+
+Imports: only what building the command line needs is imported at the top (typer and light
+modules); each command imports what it uses, so ``kamsim --help`` starts without numpy, pandas,
+scipy or SimPy (``tests/test_lean.py``).
 """
 
 from __future__ import annotations
@@ -11,28 +15,21 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
-from tqdm import tqdm
 
 from kamsim import kpis as registry
-from kamsim.analysis import format_kpi, summarise
-from kamsim.analytic import check as analytic_check
-from kamsim.errors import Problem, ScenarioError
-from kamsim.io import (
-    check_output_folder,
-    load_scenario,
-    scenario_json_schema,
-    write_json,
-    write_run,
-    write_table,
-)
 from kamsim.limits import MAX_REPS, MAX_SEED
-from kamsim.scenario import Scenario
-from kamsim.simulation import run as run_scenario
-from kamsim.steady import format_beside, pools_beside
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pandas as pd
+
+    from kamsim.errors import ScenarioError
+    from kamsim.results import Result
+    from kamsim.scenario import Scenario
 
 OVERLOADED_EXIT = 3
 """Exit code of ``kamsim check`` when a pool is at or above capacity."""
@@ -60,22 +57,34 @@ def _fail(err: ScenarioError) -> typer.Exit:
 
 
 def _load(path: Path, overrides: list[str] | None) -> Scenario:
+    from kamsim.errors import ScenarioError
+    from kamsim.io import load_scenario
+
     try:
         return load_scenario(path, overrides or [])
     except ScenarioError as err:
         raise _fail(err) from None
 
 
+def run_scenario(
+    scenario: Scenario, reps: int, seed: int, progress: Callable[[int], object] | None = None
+) -> Result:
+    """:func:`kamsim.run`, imported when a run starts."""
+    from kamsim.simulation import run
+
+    return run(scenario, reps=reps, seed=seed, progress=progress)
+
+
 def _fmt(kpi: str, x: float) -> str:
     """One KPI value as text, in the library's one number format."""
+    from kamsim.analysis import format_kpi
+
     return format_kpi(kpi, x)
 
 
 def format_summary(summary: pd.DataFrame, currency: str) -> str:
-    """KPI table as aligned text: mean, the 95% interval and its note; KPIs whose unit is
-    ``currency`` in the registry (:data:`kamsim.kpis.KPIS`) are labelled with ``currency``.
-    A missing interval (too few replications, no values) prints as ``-``; the note says why,
-    or which end of the interval was clipped to the KPI's range."""
+    """KPI table as aligned text: mean and the 95% interval; KPIs whose unit is ``currency``
+    in the registry (:data:`kamsim.kpis.KPIS`) are labelled with ``currency``."""
     rows = []
     for row in summary.to_dict("records"):
         kpi = str(row["kpi"])
@@ -105,6 +114,14 @@ def run(
     ] = None,
 ) -> None:
     """Simulate SCENARIO and print its KPIs (mean and 95% CI over replications)."""
+    from tqdm import tqdm
+
+    from kamsim.analysis import summarise
+    from kamsim.analytic import check as analytic_check
+    from kamsim.errors import Problem, ScenarioError
+    from kamsim.io import check_output_folder, write_json, write_run
+    from kamsim.steady import format_beside, pools_beside
+
     scen = _load(scenario, set_)
     if out is not None:
         try:
@@ -170,9 +187,12 @@ def compare(
     """Compare VARIANTS with BASE on paired replications: per KPI both means, the difference
     with its 95% interval (Bonferroni-widened for several variants), the relative change and
     the share of replications in which the variant did better; then which deals flipped."""
+    from kamsim.analytic import check as analytic_check
     from kamsim.comparison import compare as compare_variants
     from kamsim.comparison import flips, format_comparison
+    from kamsim.errors import Problem, ScenarioError
     from kamsim.experiment import experiment
+    from kamsim.io import check_output_folder, write_json, write_table
 
     if registry.lookup(precision_kpi) is None:
         raise _fail(ScenarioError([Problem("--precision-kpi", f"{precision_kpi!r} is not a KPI")]))
@@ -243,7 +263,9 @@ def _run_variants(
     quiet: bool,
     command: str,
 ) -> Any:
+    from kamsim.errors import ScenarioError
     from kamsim.experiment import experiment
+    from kamsim.io import check_output_folder
 
     if out is not None:
         try:
@@ -290,6 +312,9 @@ def sweep(
     """Run the full factorial of the --grid axes over SCENARIO: KPI means with intervals per
     point, the best point per KPI, and the contribution each added head returns per unit of
     its cost."""
+    from kamsim.analytic import check as analytic_check
+    from kamsim.errors import ScenarioError
+    from kamsim.io import write_json, write_table
     from kamsim.sweep import best_points, parse_axis, returns_on_heads, sweep_points, sweep_table
 
     scen = _load(scenario, set_)
@@ -349,6 +374,9 @@ def sensitivity(
 ) -> None:
     """Move one uncertain number at a time to its low and high value and rank the paired
     effects on KPI as a tornado (widest swing first)."""
+    from kamsim.analytic import check as analytic_check
+    from kamsim.errors import Problem, ScenarioError
+    from kamsim.io import write_json, write_table
     from kamsim.sweep import parse_axis, sensitivity_variants, tornado
 
     scen = _load(scenario, set_)
@@ -386,6 +414,9 @@ def sensitivity(
 
 
 def _load_named(name: str) -> Scenario:
+    from kamsim.errors import ScenarioError
+    from kamsim.io import load_scenario
+
     try:
         return load_scenario(name)
     except ScenarioError as err:
@@ -411,6 +442,8 @@ def check(
 
     Exit 0 when every pool is below capacity, 3 when a pool is at or above it, 2 on bad input.
     """
+    from kamsim.analytic import check as analytic_check
+
     scen = _load(scenario, set_)
     result = analytic_check(scen)
     if as_json:
@@ -424,6 +457,8 @@ def check(
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files."""
+    from kamsim.io import scenario_json_schema
+
     typer.echo(json.dumps(scenario_json_schema(), indent=2))
 
 

@@ -7,6 +7,8 @@ those two attributes is therefore an event the loop can run, and ``Environment.s
 (public API) puts it on the heap. :class:`Timer` is that object: a deal is a ``Timer`` (a
 visit's step end costs one heap entry and no allocation), and :class:`Wake` carries a value
 for the few other timers. SimPy's clock, heap order and ``run(until=...)`` stay in charge.
+At the end of a run, :func:`discard_pending` empties the heap: timers still on it (patience
+clocks, follow-on leads, reviews) call back into the model, so they would keep it alive.
 
 ``tests/test_clock.py`` checks this protocol against the installed SimPy; pyproject pins
 SimPy to 4.x. SimPy 5 would need only this module to change (README, "SimPy").
@@ -51,3 +53,13 @@ Schedule = Callable[[Timer, int, float], None]
 def scheduler(env: simpy.Environment) -> Schedule:
     """The environment's public ``schedule``, typed for timers (SimPy annotates Events)."""
     return cast(Schedule, env.schedule)
+
+
+def discard_pending(env: simpy.Environment) -> None:
+    """Drop every event still scheduled on ``env`` (the run is over and they will never fire).
+
+    SimPy 4 keeps them in ``env._queue``, a heap with no public way to empty it; each holds its
+    callbacks, which point back into the model, so without this a finished world would stay
+    alive in a reference cycle until the cyclic garbage collector ran.
+    """
+    env._queue.clear()

@@ -30,7 +30,7 @@ from typing import Any
 import simpy
 
 from kamsim.limits import MAX_ACCOUNTS, MAX_DRAIN_MONTHS
-from kamsim.model.clock import NORMAL, Wake, scheduler
+from kamsim.model.clock import NORMAL, Timer, Wake, discard_pending, scheduler
 from kamsim.model.deal import NAN, Deal
 from kamsim.model.decisions import focus_log_odds
 from kamsim.model.draws import NO_CHAMPION, DealDraws, arrival_times
@@ -82,6 +82,9 @@ class World:
         self._steps = rules.steps  # read once per step: kept at hand
         self._owner = rules.owner
         self._step_cb: list[Callable[[Any], None]] = [self._step_end]
+        self._arrive_cb: list[Callable[[Any], None]] = [self._arrive]
+        self._arrival = Timer()
+        """The timer of the next new lead (a fired timer can be scheduled again)."""
         self._levels = self.records.levels
         self._visits = self.records.visits
         self._holds = self.records.holds
@@ -98,17 +101,38 @@ class World:
     def run(self) -> Records:
         env = self.env
         if self._arrivals:
-            self._schedule(Wake(self._arrive), NORMAL, self._arrivals[0])
+            self._arrival.callbacks = self._arrive_cb
+            self._schedule(self._arrival, NORMAL, self._arrivals[0])
         if self.review is not None:
             self.review.start()
         env.run(until=self.rules.horizon)
         if self.rules.drain:
             self._drain()
         self._finish()
-        # Open deals still point at the shared callback list, whose bound method points back
-        # here: empty it so nothing the caller keeps holds this world alive.
-        self._step_cb.clear()
+        self._let_go()
         return self.records
+
+    def _let_go(self) -> None:
+        """Break every reference cycle through the world once it has run, so that reference
+        counting frees it (deals, draws, pools) as soon as the caller drops it, without
+        waiting for the cyclic garbage collector (which ``kamsim.gcpause`` pauses):
+
+        - timers still on SimPy's heap (patience clocks, follow-on leads, reviews) call back
+          into the world or its helpers: the heap is emptied;
+        - open deals and the arrivals' timer point at shared callback lists, whose bound
+          methods point back here;
+        - deals still queued point at their pool, whose queue points at them;
+        - follow-on leads and reviews point back at the world.
+
+        The world keeps its rules, effects, deals and records; it cannot run again.
+        """
+        discard_pending(self.env)
+        self._step_cb.clear()
+        self._arrive_cb.clear()
+        for pool in self.pools:
+            pool.queue.clear()
+        self.review = None
+        del self.follow_ons
 
     def _drain(self) -> None:
         """Run on past the horizon until every deal has left, for at most ``MAX_DRAIN_MONTHS``.
@@ -142,7 +166,8 @@ class World:
         self._next = k + 1
         now = self.env.now
         if k + 1 < len(self._arrivals):
-            self._schedule(Wake(self._arrive), NORMAL, self._arrivals[k + 1] - now)
+            self._arrival.callbacks = self._arrive_cb  # one timer for every new lead
+            self._schedule(self._arrival, NORMAL, self._arrivals[k + 1] - now)
         d = self._draws
         self.start(Deal(k, k, d, d.grade[k], d.account[k], d.value[k], d.margin[k], now), now)
 
@@ -274,7 +299,10 @@ class World:
         if deal.outcome == "lost":  # aborted (went cold or stalled) while this step ran
             return
         now = self.env.now
-        if deal.held:
+        held = deal.held
+        # Most steps of a deal with ownership end holding only its account manager, whom it
+        # keeps: nothing to release then.
+        if held and (len(held) > 1 or held[0][0] != self._owner):
             self._release_held(deal, True, now)
         step = deal.doing
         assert step is not None
@@ -408,9 +436,9 @@ class World:
         if self.review is not None:
             self.review.finish(rec.holds)
         deals = sorted(self.deals, key=attrgetter("id"))
-        rec.deals = DealColumns(
-            **{column: list(map(attrgetter(attr), deals)) for column, attr in _DEAL_COLUMNS.items()}
-        )
+        rows = map(_DEAL_ROW, deals)  # one tuple per deal, transposed into the columns
+        columns = zip(*rows, strict=True) if deals else ([] for _ in _DEAL_COLUMNS)
+        rec.deals = DealColumns(**dict(zip(_DEAL_COLUMNS, map(list, columns), strict=True)))
 
 
 _DEAL_COLUMNS = {
@@ -418,6 +446,8 @@ _DEAL_COLUMNS = {
     for f in fields(DealColumns)
 }
 """Each column of the deals' summary and the live deal's attribute it comes from."""
+_DEAL_ROW = attrgetter(*_DEAL_COLUMNS.values())
+"""A live deal's summary row, in the order of ``_DEAL_COLUMNS``."""
 
 
 def run_replication(rules: Rules | Scenario, seed: int, replication: int) -> Records:
