@@ -26,6 +26,13 @@ The last lines are always, in this order (``parallel_speedup`` is left out with 
     baseline_peak_mb=<tracemalloc peak of one baseline replication, 10^6 bytes>
     cli_help_s=<median wall s of `kamsim --help` in a new process>
     parallel_speedup=<serial / parallel wall time of the toy replications>
+    sweep_100_peak_mb=<peak resident memory of the parent of a 100-replication experiment>
+    sweep_1000_peak_mb=<the same for 1,000 replications (target: at most 1.2x the first)>
+
+The sweep figures (also left out with ``--quick``) run ``kamsim.experiment`` on the toy
+scenario with an output folder, in a fresh process each, and read that process's peak resident
+set size: the parent keeps per-replication summaries and the full tables go to disk, so memory
+should stay flat as replications grow.
 """
 
 from __future__ import annotations
@@ -242,6 +249,34 @@ def parallel_speedup(path: Path, reps: int, workers: int) -> tuple[float, float]
     return t1 - t0, t2 - t1
 
 
+SWEEP = """
+import resource, sys, tempfile
+from kamsim.experiment import experiment
+with tempfile.TemporaryDirectory() as tmp:
+    experiment([sys.argv[1]], reps=int(sys.argv[2]), workers=int(sys.argv[3]), out=tmp + "/run",
+               progress=False)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def sweep_peak_mb(path: Path, reps: int, workers: int) -> float:
+    """Peak resident memory (10^6 bytes) of a fresh process running an experiment of ``reps``
+    replications of ``path`` with an output folder; Linux reports ru_maxrss in KiB."""
+    src = str(Path(kamsim.__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [sys.executable, "-c", SWEEP, str(path), str(reps), str(workers)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"the sweep benchmark failed: {proc.stderr.strip()}")
+    return int(proc.stdout.strip().splitlines()[-1]) * 1024 / 1e6
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0] if __doc__ else "")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (default 7)")
@@ -350,7 +385,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     help_s = cli_help_seconds(cli_runs)
     speedup = None
+    sweep_mb: list[float] = []
     if not args.quick:
+        sweep_mb = [sweep_peak_mb(TOY, n, args.workers) for n in (100, 1000)]
         serial_s, parallel_s = parallel_speedup(TOY, args.parallel_reps, args.workers)
         speedup = serial_s / parallel_s
         print(
@@ -370,6 +407,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"cli_help_s={help_s:.3f}")
     if speedup is not None:
         print(f"parallel_speedup={speedup:.2f}")
+    if sweep_mb:
+        print(f"sweep_100_peak_mb={sweep_mb[0]:.1f}")
+        print(f"sweep_1000_peak_mb={sweep_mb[1]:.1f}")
     return 1 if failed else 0
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from kamsim.intervals import needed
 from kamsim.io import load_scenario, manifest_versions, scenario_hash
@@ -134,7 +135,9 @@ class Outcome:
 
     label: str
     replication: int
-    tables: dict[str, pd.DataFrame]
+    tables: dict[str, pa.Table]
+    """Arrow tables: a small fraction of a DataFrame's fixed overhead, so thousands of
+    replications' summaries stay small in the parent."""
     error: str | None = None
 
 
@@ -158,7 +161,11 @@ def replicate(
         if part is not None:
             write_part(Path(part), tables)
         kept = (*KEPT, "deals") if keep_deals else KEPT
-        return Outcome(label, replication, {name: tables[name] for name in kept})
+        return Outcome(
+            label,
+            replication,
+            {name: pa.Table.from_pandas(tables[name], preserve_index=False) for name in kept},
+        )
     except Exception as err:  # recorded with its replication; the run goes on
         text = "".join(traceback.format_exception_only(type(err), err)).strip()
         return Outcome(label, replication, {}, text)
@@ -233,9 +240,8 @@ def experiment(
         for label in scenarios:
             for r in range(first, last):
                 if store is not None and store.finished(folders[label], r):
-                    tables = {n: store.read(folders[label], r, n) for n in KEPT}
-                    if deals:
-                        tables["deals"] = store.read(folders[label], r, "deals")
+                    names = (*KEPT, "deals") if deals else KEPT
+                    tables = {n: store.read_arrow(folders[label], r, n) for n in names}
                     outcomes[(label, r)] = Outcome(label, r, tables)
                 else:
                     todo.append((label, r))
@@ -306,7 +312,7 @@ def _more_needed(
     totals = []
     for label in scenarios:
         values = [
-            float(outcomes[(label, r)].tables["kpis"][kpi].iloc[0])
+            float(outcomes[(label, r)].tables["kpis"].column(kpi)[0].as_py())
             for r in range(done)
             if outcomes[(label, r)].error is None
         ]
@@ -367,7 +373,7 @@ def _assemble(
                 if outcomes[(label, r)].error is None
             ]
             if mine:
-                table = pd.concat(mine, ignore_index=True)
+                table = pa.concat_tables(mine).to_pandas()
                 variant = pd.Series([label] * len(table), dtype=variant_type)
                 table.insert(0, "variant", variant)
                 parts.append(table)

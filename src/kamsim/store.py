@@ -82,6 +82,9 @@ class RunStore:
     def read(self, folder: str, replication: int, table: str) -> pd.DataFrame:
         return pd.read_parquet(self.part(folder, replication) / f"{table}.parquet")
 
+    def read_arrow(self, folder: str, replication: int, table: str) -> pa.Table:
+        return pq.read_table(self.part(folder, replication) / f"{table}.parquet")
+
     def write_error(self, folder: str, replication: int, record: dict[str, Any]) -> None:
         write_json(record, self.error_file(folder, replication))
 
