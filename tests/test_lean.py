@@ -22,6 +22,7 @@ from constants import BASELINE, SCENARIOS
 import kamsim
 import kamsim.model.engine as engine
 from kamsim import results
+from kamsim.gcpause import paused_gc
 from kamsim.model import Rules
 from kamsim.model.clock import NORMAL, Wake, discard_pending, scheduler
 from kamsim.rng import Streams, stream
@@ -35,14 +36,9 @@ SRC = Path(kamsim.__file__).resolve().parents[1]
 @pytest.fixture
 def no_collector() -> Iterator[None]:
     """The cyclic garbage collector off: only reference counting frees anything."""
-    enabled = gc.isenabled()
     gc.collect()
-    gc.disable()
-    try:
+    with paused_gc():
         yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @pytest.fixture

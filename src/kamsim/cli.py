@@ -48,6 +48,14 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a field: dotted.key=<TOML literal>. Repeatable."),
 ]
+SeedOpt = Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Root random seed.")]
+WorkersOpt = Annotated[
+    int | None, typer.Option(min=1, help="Worker processes (default: all cores).")
+]
+ResumeOpt = Annotated[
+    bool, typer.Option(help="Continue a killed run in --out without recomputing.")
+]
+QuietOpt = Annotated[bool, typer.Option(help="No progress bar.")]
 
 
 def _fail(err: ScenarioError) -> typer.Exit:
@@ -107,7 +115,7 @@ def format_summary(summary: pd.DataFrame, currency: str) -> str:
 def run(
     scenario: ScenarioArg,
     reps: Annotated[int, typer.Option(min=1, max=MAX_REPS, help="Number of replications.")] = 10,
-    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Root random seed.")] = 0,
+    seed: SeedOpt = 0,
     set_: SetOpt = None,
     out: Annotated[
         Path | None, typer.Option(help="Write tables and manifest.json to this folder.")
@@ -158,18 +166,14 @@ def compare(
         list[str], typer.Argument(help="Variant scenarios: files or bundled names.")
     ],
     reps: Annotated[int, typer.Option(min=2, max=MAX_REPS, help="Replications each.")] = 10,
-    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Root random seed.")] = 0,
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="Worker processes (default: all cores).")
-    ] = None,
+    seed: SeedOpt = 0,
+    workers: WorkersOpt = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Write each variant's tables, comparison.csv and manifest.json here."),
     ] = None,
-    resume: Annotated[
-        bool, typer.Option(help="Continue a killed run in --out without recomputing.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    resume: ResumeOpt = False,
+    quiet: QuietOpt = False,
     precision: Annotated[
         float | None,
         typer.Option(
@@ -302,12 +306,12 @@ def sweep(
         typer.Option("--grid", help="An axis: dotted.key=value1,value2,... Repeatable."),
     ],
     reps: Annotated[int, typer.Option(min=2, max=MAX_REPS, help="Replications per point.")] = 10,
-    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Root random seed.")] = 0,
+    seed: SeedOpt = 0,
     set_: SetOpt = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
+    workers: WorkersOpt = None,
     out: Annotated[Path | None, typer.Option(help="Write sweep.csv and the run here.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue a killed run in --out.")] = False,
-    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    resume: ResumeOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run the full factorial of the --grid axes over SCENARIO: KPI means with intervals per
     point, the best point per KPI, and the contribution each added head returns per unit of
@@ -365,12 +369,12 @@ def sensitivity(
     ] = None,
     kpi: Annotated[str, typer.Option(help="The KPI the tornado is ranked by.")] = "bookings",
     reps: Annotated[int, typer.Option(min=2, max=MAX_REPS, help="Replications each.")] = 10,
-    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Root random seed.")] = 0,
+    seed: SeedOpt = 0,
     set_: SetOpt = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
+    workers: WorkersOpt = None,
     out: Annotated[Path | None, typer.Option(help="Write sensitivity.csv and the run.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue a killed run in --out.")] = False,
-    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    resume: ResumeOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Move one uncertain number at a time to its low and high value and rank the paired
     effects on KPI as a tornado (widest swing first)."""

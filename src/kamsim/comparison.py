@@ -18,7 +18,6 @@ from kamsim import kpis as registry
 from kamsim.analysis import format_kpi, paired_difference
 from kamsim.experiment import Experiment
 from kamsim.flips import Flips, deal_flips
-from kamsim.kpis import KEY_COLUMNS
 from kamsim.results import Result
 
 COLUMNS = (
@@ -46,11 +45,10 @@ def compare(result: Experiment, base: str | None = None, level: float = 0.95) ->
     if not others:
         raise ValueError("compare: an experiment needs a variant beside the base")
     wide = 1 - (1 - level) / len(others)
-    kpis = result.kpis
-    reference = _kpis_of(kpis, base)
+    reference = result.table_of("kpis", base)
     rows = []
     for label in others:
-        variant = _kpis_of(kpis, label)
+        variant = result.table_of("kpis", label)
         table = paired_difference(variant, reference, level=wide).set_index("kpi")
         for kpi, row in table.iterrows():
             entry = registry.lookup(str(kpi))
@@ -98,26 +96,15 @@ def flips(result: Experiment, base: str | None = None) -> dict[str, Flips]:
 
 def _as_result(result: Experiment, label: str) -> Result:
     """One variant's kept tables as a :class:`Result` (events are not kept in memory)."""
-
-    def mine(table: pd.DataFrame) -> pd.DataFrame:
-        out = table[table["variant"] == label].drop(columns="variant")
-        return out.reset_index(drop=True)
-
-    assert result.deals is not None
     return Result(
         result.scenarios[label],
         result.seed,
-        deals=mine(result.deals),
+        deals=result.table_of("deals", label),
         events=pd.DataFrame(),
-        timeseries=mine(result.timeseries),
-        kpis=mine(result.kpis),
-        kpis_by_year=mine(result.kpis_by_year),
+        timeseries=result.table_of("timeseries", label),
+        kpis=result.table_of("kpis", label),
+        kpis_by_year=result.table_of("kpis_by_year", label),
     )
-
-
-def _kpis_of(kpis: pd.DataFrame, label: str) -> pd.DataFrame:
-    mine = kpis[kpis["variant"] == label].drop(columns="variant")
-    return mine.sort_values(list(KEY_COLUMNS[::-1])).reset_index(drop=True)
 
 
 def format_comparison(table: pd.DataFrame, base: str, currency: str) -> str:

@@ -69,6 +69,14 @@ class Experiment:
     def labels(self) -> list[str]:
         return list(self.scenarios)
 
+    def table_of(self, name: str, label: str) -> pd.DataFrame:
+        """One variant's rows of table ``name`` (``"kpis"``, ``"timeseries"``, ...), without
+        the variant column, in replication order."""
+        table: pd.DataFrame | None = getattr(self, name)
+        if table is None:
+            raise ValueError(f"{name}: this experiment did not keep that table")
+        return table[table["variant"] == label].drop(columns="variant").reset_index(drop=True)
+
 
 def grid(axes: Mapping[str, Sequence[Any]]) -> dict[str, dict[str, Any]]:
     """The full factorial of override values, labelled by their settings:

@@ -60,8 +60,7 @@ def sweep_table(result: Experiment, axes: Mapping[str, Sequence[Any]]) -> pd.Dat
     points = grid(axes)
     rows = []
     for label, settings in points.items():
-        mine = result.kpis[result.kpis["variant"] == label].drop(columns="variant")
-        table = pd.DataFrame(summarise(mine))
+        table = pd.DataFrame(summarise(result.table_of("kpis", label)))
         for key, value in settings.items():
             table.insert(0, key, value)
         table.insert(0, "point", label)
@@ -99,8 +98,8 @@ def returns_on_heads(result: Experiment, axes: Mapping[str, Sequence[Any]]) -> p
                 continue
             lower = dict(settings, **{key: ordered[i - 1]})
             below = by_settings[tuple(sorted(lower.items()))]
-            a = _column(result, below)
-            b = _column(result, label)
+            a = result.table_of("kpis", below)
+            b = result.table_of("kpis", label)
             cost = b["cost_of_sale"] - a["cost_of_sale"]
             gain = b["contribution"] - a["contribution"]
             added_cost = float(cost.mean())
@@ -133,11 +132,6 @@ def returns_on_heads(result: Experiment, axes: Mapping[str, Sequence[Any]]) -> p
             "high",
         ],
     )
-
-
-def _column(result: Experiment, label: str) -> pd.DataFrame:
-    mine = result.kpis[result.kpis["variant"] == label]
-    return mine.sort_values("replication").reset_index(drop=True)
 
 
 # -- sensitivity --------------------------------------------------------------------------------
@@ -189,12 +183,12 @@ def tornado(result: Experiment, params: Sequence[str], kpi: str = "bookings") ->
     """Per parameter and KPI: the paired effect of its low and its high value against the base
     with 95% intervals, and the swing (high effect - low effect); for ``kpi`` the rows are
     ranked by the size of the swing, the widest first (the tornado's order)."""
-    base = _column(result, "base").drop(columns="variant")
+    base = result.table_of("kpis", "base")
     rows = []
     for key in params:
         effects = {}
         for end in ("low", "high"):
-            other = _column(result, f"{key}={end}").drop(columns="variant")
+            other = result.table_of("kpis", f"{key}={end}")
             effects[end] = paired_difference(other, base).set_index("kpi")
         for name in effects["low"].index:
             lo, hi = effects["low"].loc[name], effects["high"].loc[name]

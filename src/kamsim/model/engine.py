@@ -229,7 +229,7 @@ class World:
         last owner if they have a free slot, else the least-loaded (lowest index on ties).
         Someone has a free slot, since the pool's slots are the people's slots."""
         load = self.am_load
-        key = deal.grade * MAX_ACCOUNTS + deal.account
+        key = _account(deal)
         am = self._account_owner.get(key)
         if am is None or load[am] >= self.rules.am_slots:
             am = min(range(len(load)), key=load.__getitem__)
@@ -249,12 +249,12 @@ class World:
             return
         loss = deal.draws.tie_loss
         until = float("inf") if loss is None else now + loss[deal.k]
-        key = deal.grade * MAX_ACCOUNTS + deal.account
+        key = _account(deal)
         self._ties[key] = max(until, self._ties.get(key, until))
 
     def tied(self, deal: Deal, now: float) -> bool:
         """Whether the deal's account has an executive tie now."""
-        until = self._ties.get(deal.grade * MAX_ACCOUNTS + deal.account)
+        until = self._ties.get(_account(deal))
         return until is not None and now < until
 
     def take(self, deal: Deal, pools: tuple[int, ...], now: float, i: int = 0) -> bool:
@@ -448,6 +448,11 @@ _DEAL_COLUMNS = {
 """Each column of the deals' summary and the live deal's attribute it comes from."""
 _DEAL_ROW = attrgetter(*_DEAL_COLUMNS.values())
 """A live deal's summary row, in the order of ``_DEAL_COLUMNS``."""
+
+
+def _account(deal: Deal) -> int:
+    """One number per account across grades (accounts are numbered within their grade)."""
+    return deal.grade * MAX_ACCOUNTS + deal.account
 
 
 def run_replication(rules: Rules | Scenario, seed: int, replication: int) -> Records:
