@@ -99,3 +99,7 @@ RUN_FILES = [
     "manifest.json",
 ]
 """The files a written run holds: every table in registry order, then the manifest."""
+VARIANT_FILES = RUN_FILES[:-1]
+"""The tables in each variant's folder of a command's output (run, compare, sweep, ...)."""
+OUTPUT_FILES = ["check.json", "manifest.json", "summary.csv"]
+"""The files every experiment command writes at the top of its output folder."""

@@ -126,7 +126,7 @@ def test_run_opens_with_the_check_and_saves_it(cli: CliRunner, tmp_path: Path) -
     text = result.stdout
     head, kpis, beside = text.index("check: baseline"), text.index("95% CI"), text.index("pools:")
     assert head < kpis < beside
-    saved = json.loads((out / "check.json").read_text(encoding="utf-8"))
+    saved = json.loads((out / "check.json").read_text(encoding="utf-8"))["baseline"]
     expected = check(kamsim.load_scenario(BASELINE)).to_dict()
     assert saved == json.loads(json.dumps(expected))
 

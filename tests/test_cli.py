@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from constants import BASELINE, RUN_FILES
+from constants import BASELINE, OUTPUT_FILES, VARIANT_FILES
 from helpers import write_toml
 from typer.testing import CliRunner
 
@@ -21,6 +21,8 @@ from kamsim.cli import app
 
 
 def _read(out: Path) -> dict[str, pd.DataFrame]:
+    """The tables of the baseline's folder in a run's output."""
+    out = out / "baseline"
     tables = {
         name: pd.read_parquet(out / f"{name}.parquet") for name in ("deals", "events", "timeseries")
     }
@@ -39,10 +41,18 @@ def baseline_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return out, result.stdout
 
 
-def test_run_writes_the_six_files(baseline_run: tuple[Path, str]) -> None:
+def test_run_writes_the_shared_layout(baseline_run: tuple[Path, str]) -> None:
+    """One folder of tables per variant (a run has one, named after the scenario), then the
+    summary, the analytic check and the manifest; parts/ holds the replications as written."""
     out, _ = baseline_run
     written = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
-    assert written == sorted([*RUN_FILES, "check.json"])  # check.json: the analytic check
+    assert written == sorted([*OUTPUT_FILES, "baseline", "parts"])
+    assert sorted(p.name for p in (out / "baseline").iterdir()) == sorted(VARIANT_FILES)
+    summary = pd.read_csv(out / "summary.csv")
+    kpis = pd.read_csv(out / "baseline" / "kpis.csv")
+    bookings = summary[summary["kpi"] == "bookings"].iloc[0]
+    assert bookings["variant"] == "baseline"
+    assert bookings["mean"] == pytest.approx(kpis["bookings"].mean())
 
 
 def test_every_table_has_both_replications(baseline_run: tuple[Path, str]) -> None:
@@ -69,18 +79,26 @@ def test_written_tables_are_the_library_tables(
         )
 
 
-def test_manifest_names_scenario_hash_seed_and_versions(baseline_run: tuple[Path, str]) -> None:
+def test_manifest_names_command_scenario_hash_seed_and_versions(
+    baseline_run: tuple[Path, str],
+) -> None:
     out, _ = baseline_run
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    for key in ("scenario", "scenario_hash", "seed", "replications", "versions", "created_at"):
+    for key in ("plan", "scenarios", "parts", "status", "versions", "created_at"):
         assert key in manifest, key
-    assert manifest["seed"] == 3
-    assert manifest["replications"] == 2
-    assert re.fullmatch(r"[0-9a-f]{64}", manifest["scenario_hash"])
-    assert manifest["scenario"]["name"] == "baseline"
+    plan = manifest["plan"]
+    assert plan["command"] == "run"
+    assert plan["seed"] == 3
+    assert plan["replications"] == 2
+    (variant,) = plan["variants"]
+    assert variant["label"] == variant["folder"] == "baseline"
+    assert re.fullmatch(r"[0-9a-f]{64}", variant["scenario_hash"])
+    assert manifest["status"] == "complete"
+    assert [p["replication"] for p in manifest["parts"]] == [0, 1]
     assert manifest["versions"]["kamsim"] == kamsim.__version__
     # The resolved scenario in the manifest is complete: it loads back to the same scenario.
-    assert kamsim.Scenario.model_validate(manifest["scenario"]) == kamsim.load_scenario(BASELINE)
+    scenario = manifest["scenarios"]["baseline"]
+    assert kamsim.Scenario.model_validate(scenario) == kamsim.load_scenario(BASELINE)
 
 
 def test_run_prints_kpis_with_intervals(baseline_run: tuple[Path, str]) -> None:
@@ -111,15 +129,20 @@ def _manifest_of(cli: CliRunner, scenario: Path, out: Path, *extra: str) -> dict
     return json.loads((out / "manifest.json").read_text(encoding="utf-8"))
 
 
+def _hash(manifest: dict) -> str:
+    (variant,) = manifest["plan"]["variants"]
+    return str(variant["scenario_hash"])
+
+
 def test_hash_follows_the_resolved_scenario(tmp_path: Path, cli: CliRunner) -> None:
     """Equal hashes for the same world reached two ways, a new hash for a changed one."""
     same = write_toml(tmp_path, f'extends = "{BASELINE.as_posix()}"\n', "same.toml")
     direct = _manifest_of(cli, BASELINE, tmp_path / "a")
     inherited = _manifest_of(cli, same, tmp_path / "b")
     changed = _manifest_of(cli, BASELINE, tmp_path / "c", "--set", "resources.presales.headcount=6")
-    assert direct["scenario_hash"] == inherited["scenario_hash"]
-    assert direct["scenario_hash"] != changed["scenario_hash"]
-    assert changed["scenario"]["resources"]["presales"]["headcount"] == 6
+    assert _hash(direct) == _hash(inherited)
+    assert _hash(direct) != _hash(changed)
+    assert changed["scenarios"]["baseline"]["resources"]["presales"]["headcount"] == 6
 
 
 def test_schema_is_json_schema_of_scenarios(cli: CliRunner) -> None:
@@ -152,7 +175,7 @@ def test_extends_and_set_combine(tmp_path: Path, cli: CliRunner, how: str) -> No
     manifest = _manifest_of(
         cli, child, tmp_path / "out", "--set", "resources.presales.monthly_cost=1.0"
     )
-    scenario = kamsim.Scenario.model_validate(manifest["scenario"])
+    (scenario,) = (kamsim.Scenario.model_validate(s) for s in manifest["scenarios"].values())
     base = kamsim.load_scenario(BASELINE)
     assert scenario.name == "child"
     assert scenario.calendar.horizon_months == 3  # --set over the file

@@ -56,7 +56,13 @@ def test_tables_are_tidy_and_in_variant_then_replication_order(serial) -> None:
     assert serial.failures.empty
 
 
-def test_the_same_results_on_two_processes_and_on_a_dask_cluster(short, serial) -> None:
+def test_the_same_results_on_two_processes_and_on_a_dask_cluster(short, serial, tmp_path) -> None:
+    """The API on two processes and on a Dask cluster, and ``kamsim run --executor dask
+    --scheduler ADDRESS`` on the same cluster, give the serial tables."""
+    from typer.testing import CliRunner
+
+    from kamsim.cli import app
+
     parallel = experiment(VARIANTS, reps=4, seed=11, base=short, workers=2, progress=False)
     pd.testing.assert_frame_equal(parallel.kpis, serial.kpis)
     pd.testing.assert_frame_equal(parallel.timeseries, serial.timeseries)
@@ -68,8 +74,73 @@ def test_the_same_results_on_two_processes_and_on_a_dask_cluster(short, serial) 
         on_dask = experiment(
             VARIANTS, reps=4, seed=11, base=short, executor=client.get_executor(), progress=False
         )
+        out = tmp_path / "on-dask"
+        shorter = [f"--set={k}={v}" for k, v in SHORT.items()]
+        cli = CliRunner().invoke(
+            app,
+            [
+                "run",
+                str(BASELINE),
+                *shorter,
+                "--reps",
+                "4",
+                "--seed",
+                "11",
+                "--quiet",
+                "--executor",
+                "dask",
+                "--scheduler",
+                c.scheduler_address,
+                "--out",
+                str(out),
+            ],
+        )
     pd.testing.assert_frame_equal(on_dask.kpis, serial.kpis)
     pd.testing.assert_frame_equal(on_dask.kpis_by_year, serial.kpis_by_year)
+    assert cli.exit_code == 0, cli.output
+    pd.testing.assert_frame_equal(
+        pd.read_csv(out / "baseline" / "kpis.csv"),
+        serial.table_of("kpis", "base"),
+        check_dtype=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "problems"),
+    [
+        (["--executor", "dask"], ["--executor dask: needs --scheduler ADDRESS"]),
+        (["--scheduler", "tcp://10.0.0.5:8786"], ["--scheduler: needs --executor dask"]),
+        (
+            ["--executor", "dask", "--workers", "2", "--precision-kpi", "profit"],
+            [
+                "--precision-kpi: 'profit' is not a KPI",
+                "--executor dask: needs --scheduler ADDRESS",
+                "--workers: the Dask cluster sets the workers",
+            ],
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["run", "sweep", "sensitivity", "compare"])
+def test_option_problems_are_listed_before_any_work(
+    command: str, options: list[str], problems: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from kamsim.cli import app
+
+    calls: list[object] = []
+    monkeypatch.setattr("kamsim.experiment.experiment", lambda *a, **k: calls.append(a))
+    monkeypatch.setattr("kamsim.analytic.check", lambda *a, **k: calls.append(a))
+    args = {
+        "run": [str(BASELINE)],
+        "sweep": [str(BASELINE), "--grid", "resources.presales.headcount=8,9"],
+        "sensitivity": [str(BASELINE)],
+        "compare": ["baseline", "exec-early"],
+    }[command]
+    result = CliRunner().invoke(app, [command, *args, *options])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [f"error: {p}" for p in problems]
+    assert calls == []
 
 
 def test_variants_meet_the_same_customers(serial) -> None:
@@ -308,6 +379,7 @@ def test_compare_prints_paired_effects_and_writes_the_layout(tmp_path: Path) -> 
         "manifest.json",
         "parts",
         "short",
+        "summary.csv",
     ]
     table = pd.read_csv(out / "comparison.csv")
     hire = table[(table["variant"] == "hire") & (table["kpi"] == "cost_of_sale")].iloc[0]
@@ -347,3 +419,44 @@ def test_a_precision_target_adds_replications_until_met_or_capped(short: kamsim.
         batch=2,
     )
     assert capped.reps == 5 and "cap of 5 replications was reached" in capped.note
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_the_commands_take_a_precision_target(command: str, tmp_path: Path) -> None:
+    """``--precision`` adds replications in every experiment command: here a target too
+    strict to meet, so the cap is reached, said, and every table holds the cap's replications."""
+    from typer.testing import CliRunner
+
+    from kamsim.cli import app
+
+    out = tmp_path / command
+    grid_ = ["--grid", "resources.presales.headcount=8,9"] if command == "sweep" else []
+    shorter = [f"--set={k}={v}" for k, v in SHORT.items()]
+    result = CliRunner().invoke(
+        app,
+        [
+            command,
+            str(BASELINE),
+            *grid_,
+            *shorter,
+            "--reps",
+            "2",
+            "--workers",
+            "1",
+            "--quiet",
+            "--precision",
+            "0.0001",
+            "--max-reps",
+            "4",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "precision: bookings: the cap of 4 replications was reached" in result.stdout
+    folders = [p for p in out.iterdir() if p.is_dir() and p.name != "parts"]
+    assert len(folders) == (2 if command == "sweep" else 1)
+    for folder in folders:
+        assert list(pd.read_csv(folder / "kpis.csv")["replication"]) == [0, 1, 2, 3]
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary["n"]) <= {4}

@@ -21,8 +21,9 @@ from helpers import assert_estimates
 from mechanics_helpers import batch, build, fixed, stream
 
 import kamsim
-from kamsim.analysis import half_width
-from kamsim.flips import FLIPS, Flips, deal_flips
+from kamsim.analysis import half_width, summarise
+from kamsim.flips import FLIPS, Flips, deal_flips, measure_bounds
+from kamsim.intervals import UNBOUNDED
 from kamsim.results import concat_results
 
 SEED = 11
@@ -138,6 +139,33 @@ def test_a_run_against_itself_flips_nothing(
     np.testing.assert_array_equal(_column(flips, "won_both"), _per_rep(base, _won(base)))
     assert flips.by_exit.empty
     assert (flips.summary.set_index("measure").loc["net_value", ["mean", "low", "high"]] == 0).all()
+
+
+def test_count_intervals_never_go_below_zero(
+    proposal_pair: tuple[kamsim.Result, kamsim.Result],
+) -> None:
+    """A flip that happens in one replication out of three has a t interval reaching below
+    zero; a count cannot, so the interval is clipped there and the note says so."""
+    base, variant = proposal_pair
+    flips = deal_flips(base, variant)
+    per_rep = flips.per_replication.copy()
+    rows = flips.summary.set_index("measure")
+    for measure in rows.index:
+        if measure not in ("net_value", "value_repriced", "repeat_value"):
+            assert rows.loc[measure, "low"] >= 0 or np.isnan(rows.loc[measure, "low"]), measure
+    # The unclipped interval of a rare flip does reach below zero: the clip is doing work.
+    rare = np.array([0.0, 0.0, 3.0])
+    per_rep["won_to_lost"] = rare
+    clipped = summarise(per_rep, bounds=measure_bounds).set_index("kpi")
+    free = summarise(per_rep, bounds=lambda _: UNBOUNDED).set_index("kpi")
+    assert free.loc["won_to_lost", "low"] < 0
+    assert clipped.loc["won_to_lost", "low"] == 0
+    assert "clipped" in clipped.loc["won_to_lost", "note"]
+    # Net value can be negative, and keeps its unclipped interval.
+    per_rep["net_value"] = np.array([-5.0, -1.0, 2.0])
+    clipped = summarise(per_rep, bounds=measure_bounds).set_index("kpi")
+    free = summarise(per_rep, bounds=lambda _: UNBOUNDED).set_index("kpi")
+    assert clipped.loc["net_value", "low"] == free.loc["net_value", "low"] < 0
 
 
 # -- earlier deals: timing near the horizon ---------------------------------------------------

@@ -265,7 +265,9 @@ def _columns(kpis: pd.DataFrame) -> list[tuple[str, np.ndarray[Any, Any]]]:
     ]
 
 
-def describe(kpis: pd.DataFrame, level: float = 0.95) -> KpiTable:
+def describe(
+    kpis: pd.DataFrame, level: float = 0.95, bounds: Callable[[str], Bounds] = kpi_bounds
+) -> KpiTable:
     """One row per KPI (every column but ``seed`` and ``replication``) of a table with one
     row per replication: the mean, its estimation error and the spread across replications.
 
@@ -277,13 +279,17 @@ def describe(kpis: pd.DataFrame, level: float = 0.95) -> KpiTable:
     with fewer than about 10 replications); and ``note``: why the interval is missing (fewer
     than :data:`~kamsim.intervals.MIN_REPLICATIONS` values: "too few replications for an
     interval"; no values), which end was clipped, or that all replications were equal; empty
-    otherwise. The result is a :class:`KpiTable`: a DataFrame of numbers that prints readably.
+    otherwise. ``bounds`` gives each column's range, for tables of other measures than the
+    registry's KPIs. The result is a :class:`KpiTable`: a DataFrame of numbers that prints
+    readably.
     """
     level = check_level(level)
-    return _table(_rows(_columns(kpis), level, kpi_bounds), _DESCRIPTION)
+    return _table(_rows(_columns(kpis), level, bounds), _DESCRIPTION)
 
 
-def summarise(kpis: pd.DataFrame, level: float = 0.95) -> KpiTable:
+def summarise(
+    kpis: pd.DataFrame, level: float = 0.95, bounds: Callable[[str], Bounds] = kpi_bounds
+) -> KpiTable:
     """One row per KPI: n, mean, half-width, low and high of the ``level`` interval, and a note.
 
     The columns of :func:`describe` without the spread across replications; the same rules
@@ -292,7 +298,7 @@ def summarise(kpis: pd.DataFrame, level: float = 0.95) -> KpiTable:
     DataFrame of numbers that prints readably.
     """
     level = check_level(level)
-    return _table(_rows(_columns(kpis), level, kpi_bounds), _SUMMARY)
+    return _table(_rows(_columns(kpis), level, bounds), _SUMMARY)
 
 
 def _listed(names: Sequence[Hashable]) -> str:

@@ -11,9 +11,12 @@ scipy or SimPy (``tests/test_lean.py``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -24,17 +27,19 @@ from kamsim.limits import MAX_REPS, MAX_SEED
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from concurrent.futures import Executor
 
     import pandas as pd
 
     from kamsim.errors import ScenarioError
-    from kamsim.results import Result
+    from kamsim.experiment import Experiment
     from kamsim.scenario import Scenario
 
 OVERLOADED_EXIT = 3
 """Exit code of ``kamsim check`` when a pool is at or above capacity."""
 CHECK_FILE = "check.json"
-"""The analytic check that ``kamsim run --out`` writes beside the tables."""
+"""The analytic check of each scenario a command names, by label, in its output folder."""
+MANIFEST = "manifest.json"
 
 app = typer.Typer(
     add_completion=False,
@@ -74,15 +79,6 @@ def _load(path: Path, overrides: list[str] | None) -> Scenario:
         raise _fail(err) from None
 
 
-def run_scenario(
-    scenario: Scenario, reps: int, seed: int, progress: Callable[[int], object] | None = None
-) -> Result:
-    """:func:`kamsim.run`, imported when a run starts."""
-    from kamsim.simulation import run
-
-    return run(scenario, reps=reps, seed=seed, progress=progress)
-
-
 def _fmt(kpi: str, x: float) -> str:
     """One KPI value as text, in the library's one number format."""
     from kamsim.analysis import format_kpi
@@ -111,52 +107,221 @@ def format_summary(summary: pd.DataFrame, currency: str) -> str:
     return "\n".join(lines)
 
 
+class Where(StrEnum):
+    """Where replications run."""
+
+    local = "local"
+    dask = "dask"
+
+
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Write the run here: one folder of tables per variant, summary.csv, the "
+        "command's own table, check.json and manifest.json (docs/experiments.md)."
+    ),
+]
+PrecisionOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0001,
+        max=0.9999,
+        help="Add replications until the relative 95%% half-width of --precision-kpi is "
+        "below this (e.g. 0.05) in every variant, or --max-reps is reached.",
+    ),
+]
+PrecisionKpiOpt = Annotated[str, typer.Option(help="The KPI --precision targets.")]
+MaxRepsOpt = Annotated[
+    int, typer.Option(min=2, max=MAX_REPS, help="Cap on replications with --precision.")
+]
+ExecutorOpt = Annotated[
+    Where,
+    typer.Option(help="local: processes on this machine; dask: a cluster (--scheduler)."),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(help="Address of a Dask scheduler, e.g. tcp://10.0.0.5:8786 (--executor dask)."),
+]
+
+
+@dataclass(frozen=True)
+class Running:
+    """How a command runs its experiment: the options every experiment command shares,
+    checked when made (bad ones exit 2 before any work)."""
+
+    reps: int
+    seed: int
+    workers: int | None
+    out: Path | None
+    resume: bool
+    quiet: bool
+    precision: float | None
+    precision_kpi: str
+    max_reps: int
+    executor: Where
+    scheduler: str | None
+
+    def __post_init__(self) -> None:
+        from kamsim.errors import Problem, ScenarioError
+        from kamsim.io import check_output_folder
+
+        problems = []
+        if registry.lookup(self.precision_kpi) is None:
+            problems.append(Problem("--precision-kpi", f"{self.precision_kpi!r} is not a KPI"))
+        if self.executor is Where.local and self.scheduler is not None:
+            problems.append(Problem("--scheduler", "needs --executor dask"))
+        if self.executor is Where.dask:
+            if self.scheduler is None:
+                problems.append(Problem("--executor dask", "needs --scheduler ADDRESS"))
+            if self.workers is not None:
+                problems.append(Problem("--workers", "the Dask cluster sets the workers"))
+        try:
+            if self.out is not None:
+                check_output_folder(self.out)
+        except ScenarioError as err:
+            problems += err.problems
+        if problems:
+            raise _fail(ScenarioError(problems))
+
+
+def _experiment(
+    command: str,
+    variants: Any,
+    how: Running,
+    base: Scenario | None = None,
+    deals: bool = False,
+    outputs: Callable[[Experiment], dict[str, Any]] | None = None,
+) -> Experiment:
+    """Run ``variants`` as ``how`` says, turning bad input into ``error:`` lines and exit 2.
+    With --out, ``outputs`` adds the command's own files to the folder (written before the
+    folder replaces --out, so it appears whole)."""
+    from kamsim.errors import Problem, ScenarioError
+    from kamsim.experiment import experiment
+
+    try:
+        with contextlib.ExitStack() as stack:
+            executor = _executor(how.executor, how.scheduler, stack)
+            return experiment(
+                variants,
+                reps=how.reps,
+                seed=how.seed,
+                base=base,
+                executor=executor,
+                workers=how.workers,
+                out=how.out,
+                resume=how.resume,
+                progress=not how.quiet,
+                deals=deals,
+                command=command,
+                precision=how.precision,
+                precision_kpi=how.precision_kpi,
+                max_reps=max(how.max_reps, how.reps),
+                outputs=outputs,
+            )
+    except ScenarioError as err:
+        raise _fail(err) from None
+    except OSError as err:
+        raise _fail(ScenarioError([Problem("--out", f"cannot write: {err}")])) from None
+
+
+def _executor(where: Where, scheduler: str | None, stack: contextlib.ExitStack) -> Executor | None:
+    """None (a local process pool) or a Dask cluster's executor, closed with ``stack``."""
+    from kamsim.errors import Problem, ScenarioError
+
+    if where is Where.local or scheduler is None:
+        return None
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ScenarioError(
+            [Problem("--executor dask", "needs the dask extra: pip install 'kamsim[dask]'")]
+        ) from None
+    try:
+        client = stack.enter_context(Client(scheduler, timeout="10s"))  # type: ignore[no-untyped-call]
+    except (OSError, TimeoutError, ValueError) as err:
+        raise ScenarioError([Problem("--scheduler", f"cannot reach {scheduler}: {err}")]) from None
+    executor: Executor = client.get_executor()
+    return executor
+
+
+def _report_failures(result: Experiment) -> None:
+    """One ``error:`` line per replication that raised, and exit 1 when any did."""
+    for row in result.failures.to_dict("records"):
+        typer.echo(
+            f"error: {row['variant']} replication {row['replication']}: {row['error']}", err=True
+        )
+    if not result.failures.empty:
+        raise typer.Exit(1)
+
+
+def _wrote(out: Path | None, *files: str) -> None:
+    if out is not None:
+        names = ", ".join([*files, "summary.csv", CHECK_FILE, MANIFEST])
+        typer.echo(f"wrote {names} and one folder of tables per variant to {out}")
+
+
+def _checks(scenarios: dict[str, Scenario]) -> dict[str, Any]:
+    """The analytic check of each scenario, by label: ``check.json``."""
+    from kamsim.analytic import check as analytic_check
+
+    return {label: analytic_check(s).to_dict() for label, s in scenarios.items()}
+
+
 @app.command()
 def run(
     scenario: ScenarioArg,
     reps: Annotated[int, typer.Option(min=1, max=MAX_REPS, help="Number of replications.")] = 10,
     seed: SeedOpt = 0,
     set_: SetOpt = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Write tables and manifest.json to this folder.")
-    ] = None,
+    out: OutOpt = None,
+    workers: WorkersOpt = None,
+    resume: ResumeOpt = False,
+    quiet: QuietOpt = False,
+    precision: PrecisionOpt = None,
+    precision_kpi: PrecisionKpiOpt = "bookings",
+    max_reps: MaxRepsOpt = 200,
+    executor: ExecutorOpt = Where.local,
+    scheduler: SchedulerOpt = None,
 ) -> None:
-    """Simulate SCENARIO and print its KPIs (mean and 95% CI over replications)."""
-    from tqdm import tqdm
-
+    """Simulate SCENARIO and print its KPIs (mean and 95% CI over replications), after the
+    analytic check and with each pool's simulated load beside the check's."""
     from kamsim.analysis import summarise
     from kamsim.analytic import check as analytic_check
-    from kamsim.errors import Problem, ScenarioError
-    from kamsim.io import check_output_folder, write_json, write_run
     from kamsim.steady import format_beside, pools_beside
 
     scen = _load(scenario, set_)
-    if out is not None:
-        try:
-            check_output_folder(out)
-        except ScenarioError as err:
-            raise _fail(err) from None
+    how = Running(
+        reps,
+        seed,
+        workers,
+        out,
+        resume,
+        quiet,
+        precision,
+        precision_kpi,
+        max_reps,
+        executor,
+        scheduler,
+    )
     analytic = analytic_check(scen)
     typer.echo(analytic.format(short=True))
-    with tqdm(
-        total=reps, desc="replications", unit="rep", file=sys.stderr, disable=None, leave=False
-    ) as bar:
-        result = run_scenario(scen, reps=reps, seed=seed, progress=bar.update)
+    result = _experiment(
+        "run",
+        {scen.name: scen},
+        how,
+        outputs=lambda e: {CHECK_FILE: {scen.name: analytic.to_dict()}},
+    )
+    ran = result.variant(scen.name)
     typer.echo(
-        f"{scen.name}: {reps} replication(s), seed {seed}, "
+        f"{scen.name}: {result.reps} replication(s), seed {seed}, "
         f"{scen.calendar.horizon_months} months from {scen.calendar.start}"
     )
-    typer.echo(format_summary(summarise(result.kpis), scen.calendar.currency))
-    typer.echo(format_beside(pools_beside(analytic, result), result))
-    if out is not None:
-        try:
-            paths = write_run(result, out, reps)
-            path = out / CHECK_FILE
-            write_json(analytic.to_dict(), path)
-            paths.append(path)
-        except OSError as err:
-            raise _fail(ScenarioError([Problem("--out", f"cannot write: {err}")])) from None
-        typer.echo(f"wrote {', '.join(p.name for p in paths)} to {out}")
+    if result.note:
+        typer.echo(f"precision: {result.note}")
+    typer.echo(format_summary(summarise(ran.kpis), scen.calendar.currency))
+    typer.echo(format_beside(pools_beside(analytic, ran), ran))
+    _wrote(out)
+    _report_failures(result)
 
 
 @app.command()
@@ -167,129 +332,66 @@ def compare(
     ],
     reps: Annotated[int, typer.Option(min=2, max=MAX_REPS, help="Replications each.")] = 10,
     seed: SeedOpt = 0,
+    out: OutOpt = None,
     workers: WorkersOpt = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(help="Write each variant's tables, comparison.csv and manifest.json here."),
-    ] = None,
     resume: ResumeOpt = False,
     quiet: QuietOpt = False,
-    precision: Annotated[
-        float | None,
-        typer.Option(
-            min=0.0001,
-            max=0.9999,
-            help="Add replications until the relative 95%% half-width of --precision-kpi is "
-            "below this (e.g. 0.05) in every variant, or --max-reps is reached.",
-        ),
-    ] = None,
-    precision_kpi: Annotated[str, typer.Option(help="The KPI --precision targets.")] = "bookings",
-    max_reps: Annotated[
-        int, typer.Option(min=2, max=MAX_REPS, help="Cap on replications with --precision.")
-    ] = 200,
+    precision: PrecisionOpt = None,
+    precision_kpi: PrecisionKpiOpt = "bookings",
+    max_reps: MaxRepsOpt = 200,
+    executor: ExecutorOpt = Where.local,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Compare VARIANTS with BASE on paired replications: per KPI both means, the difference
     with its 95% interval (Bonferroni-widened for several variants), the relative change and
     the share of replications in which the variant did better; then which deals flipped."""
-    from kamsim.analytic import check as analytic_check
     from kamsim.comparison import compare as compare_variants
     from kamsim.comparison import flips, format_comparison
     from kamsim.errors import Problem, ScenarioError
-    from kamsim.experiment import experiment
-    from kamsim.io import check_output_folder, write_json, write_table
 
-    if registry.lookup(precision_kpi) is None:
-        raise _fail(ScenarioError([Problem("--precision-kpi", f"{precision_kpi!r} is not a KPI")]))
-    names = [base, *variants]
     scenarios = {}
-    for name in names:
+    for name in [base, *variants]:
         scen = _load(Path(name), None) if Path(name).exists() else _load_named(name)
         if scen.name in scenarios:
             raise _fail(ScenarioError([Problem(name, f"the name {scen.name!r} is used twice")]))
         scenarios[scen.name] = scen
-    if out is not None:
-        try:
-            check_output_folder(out)
-        except ScenarioError as err:
-            raise _fail(err) from None
-    try:
-        result = experiment(
-            scenarios,
-            reps=reps,
-            seed=seed,
-            workers=workers,
-            out=out,
-            resume=resume,
-            progress=not quiet,
-            deals=True,
-            command="compare",
-            precision=precision,
-            precision_kpi=precision_kpi,
-            max_reps=max(max_reps, reps),
-        )
-    except ScenarioError as err:
-        raise _fail(err) from None
     base_label = next(iter(scenarios))
+    how = Running(
+        reps,
+        seed,
+        workers,
+        out,
+        resume,
+        quiet,
+        precision,
+        precision_kpi,
+        max_reps,
+        executor,
+        scheduler,
+    )
+    result = _experiment(
+        "compare",
+        scenarios,
+        how,
+        deals=True,
+        outputs=lambda e: {
+            "comparison.csv": compare_variants(e, base_label),
+            CHECK_FILE: _checks(scenarios),
+        },
+    )
     table = compare_variants(result, base_label)
-    currency = scenarios[base_label].calendar.currency
     if result.note:
         typer.echo(f"precision: {result.note}")
-    typer.echo(format_comparison(table, base_label, currency))
+    typer.echo(format_comparison(table, base_label, scenarios[base_label].calendar.currency))
     for label, flipped in flips(result, base_label).items():
         typer.echo(f"\nwhich deals flipped, {label} vs {base_label}:")
         typer.echo(flipped.format())
-    if out is not None:
-        write_table(table, out / "comparison.csv", "csv")
-        write_json({k: analytic_check(s).to_dict() for k, s in scenarios.items()}, out / CHECK_FILE)
-        typer.echo(
-            f"wrote comparison.csv, {CHECK_FILE}, manifest.json and one folder per variant to {out}"
-        )
-    for row in result.failures.to_dict("records"):
-        typer.echo(
-            f"error: {row['variant']} replication {row['replication']}: {row['error']}", err=True
-        )
-    if not result.failures.empty:
-        raise typer.Exit(1)
+    _wrote(out, "comparison.csv")
+    _report_failures(result)
 
 
 SHOWN = ("bookings", "contribution", "win_rate", "cycle_time_days", "deals_won")
 """The KPIs a sweep prints per point (sweep.csv holds every KPI)."""
-
-
-def _run_variants(
-    scen: Scenario,
-    variants: dict[str, dict[str, object]],
-    reps: int,
-    seed: int,
-    workers: int | None,
-    out: Path | None,
-    resume: bool,
-    quiet: bool,
-    command: str,
-) -> Any:
-    from kamsim.errors import ScenarioError
-    from kamsim.experiment import experiment
-    from kamsim.io import check_output_folder
-
-    if out is not None:
-        try:
-            check_output_folder(out)
-        except ScenarioError as err:
-            raise _fail(err) from None
-    try:
-        return experiment(
-            variants,
-            reps=reps,
-            seed=seed,
-            base=scen,
-            workers=workers,
-            out=out,
-            resume=resume,
-            progress=not quiet,
-            command=command,
-        )
-    except ScenarioError as err:
-        raise _fail(err) from None
 
 
 def _interval(kpi: str, mean: float, low: float, high: float) -> str:
@@ -308,17 +410,20 @@ def sweep(
     reps: Annotated[int, typer.Option(min=2, max=MAX_REPS, help="Replications per point.")] = 10,
     seed: SeedOpt = 0,
     set_: SetOpt = None,
+    out: OutOpt = None,
     workers: WorkersOpt = None,
-    out: Annotated[Path | None, typer.Option(help="Write sweep.csv and the run here.")] = None,
     resume: ResumeOpt = False,
     quiet: QuietOpt = False,
+    precision: PrecisionOpt = None,
+    precision_kpi: PrecisionKpiOpt = "bookings",
+    max_reps: MaxRepsOpt = 200,
+    executor: ExecutorOpt = Where.local,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Run the full factorial of the --grid axes over SCENARIO: KPI means with intervals per
     point, the best point per KPI, and the contribution each added head returns per unit of
     its cost."""
-    from kamsim.analytic import check as analytic_check
     from kamsim.errors import ScenarioError
-    from kamsim.io import write_json, write_table
     from kamsim.sweep import best_points, parse_axis, returns_on_heads, sweep_points, sweep_table
 
     scen = _load(scenario, set_)
@@ -328,9 +433,33 @@ def sweep(
         scen.with_overrides(next(iter(points.values())))
     except ScenarioError as err:
         raise _fail(err) from None
-    result = _run_variants(scen, points, reps, seed, workers, out, resume, quiet, "sweep")
+    how = Running(
+        reps,
+        seed,
+        workers,
+        out,
+        resume,
+        quiet,
+        precision,
+        precision_kpi,
+        max_reps,
+        executor,
+        scheduler,
+    )
+
+    def files(e: Experiment) -> dict[str, Any]:
+        returns = returns_on_heads(e, axes)
+        return {
+            "sweep.csv": sweep_table(e, axes),
+            **({} if returns.empty else {"returns.csv": returns}),
+            CHECK_FILE: _checks({scen.name: scen}),
+        }
+
+    result = _experiment("sweep", points, how, base=scen, outputs=files)
     table = sweep_table(result, axes)
-    typer.echo(f"{scen.name}: {len(points)} point(s) x {reps} replication(s), seed {seed}")
+    typer.echo(f"{scen.name}: {len(points)} point(s) x {result.reps} replication(s), seed {seed}")
+    if result.note:
+        typer.echo(f"precision: {result.note}")
     shown = table[table["kpi"].isin(SHOWN)]
     for point, rows in shown.groupby("point", sort=False):
         typer.echo(f"{point}")
@@ -348,14 +477,8 @@ def sweep(
                 f"  {r['from']} -> {r['point']}: {r['per_unit_cost']:+.2f} "
                 f"[{r['low']:+.2f}, {r['high']:+.2f}]"
             )
-    if out is not None:
-        write_table(table, out / "sweep.csv", "csv")
-        if not returns.empty:
-            write_table(returns, out / "returns.csv", "csv")
-        write_json(analytic_check(scen).to_dict(), out / CHECK_FILE)
-        typer.echo(
-            f"wrote sweep.csv, {CHECK_FILE}, manifest.json and one folder per point to {out}"
-        )
+    _wrote(out, "sweep.csv", *(() if returns.empty else ("returns.csv",)))
+    _report_failures(result)
 
 
 @app.command()
@@ -371,16 +494,19 @@ def sensitivity(
     reps: Annotated[int, typer.Option(min=2, max=MAX_REPS, help="Replications each.")] = 10,
     seed: SeedOpt = 0,
     set_: SetOpt = None,
+    out: OutOpt = None,
     workers: WorkersOpt = None,
-    out: Annotated[Path | None, typer.Option(help="Write sensitivity.csv and the run.")] = None,
     resume: ResumeOpt = False,
     quiet: QuietOpt = False,
+    precision: PrecisionOpt = None,
+    precision_kpi: PrecisionKpiOpt = "bookings",
+    max_reps: MaxRepsOpt = 200,
+    executor: ExecutorOpt = Where.local,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Move one uncertain number at a time to its low and high value and rank the paired
     effects on KPI as a tornado (widest swing first)."""
-    from kamsim.analytic import check as analytic_check
     from kamsim.errors import Problem, ScenarioError
-    from kamsim.io import write_json, write_table
     from kamsim.sweep import parse_axis, sensitivity_variants, tornado
 
     scen = _load(scenario, set_)
@@ -400,10 +526,36 @@ def sensitivity(
             scen.with_overrides(overrides)
     except ScenarioError as err:
         raise _fail(err) from None
-    result = _run_variants(scen, variants, reps, seed, workers, out, resume, quiet, "sensitivity")
     keys = [k.rpartition("=")[0] for k in variants if k.endswith("=low")]
+    how = Running(
+        reps,
+        seed,
+        workers,
+        out,
+        resume,
+        quiet,
+        precision,
+        precision_kpi,
+        max_reps,
+        executor,
+        scheduler,
+    )
+    result = _experiment(
+        "sensitivity",
+        variants,
+        how,
+        base=scen,
+        outputs=lambda e: {
+            "sensitivity.csv": tornado(e, keys, kpi),
+            CHECK_FILE: _checks({scen.name: scen}),
+        },
+    )
     table = tornado(result, keys, kpi)
-    typer.echo(f"{scen.name}: sensitivity of {kpi}, {reps} paired replication(s), seed {seed}")
+    typer.echo(
+        f"{scen.name}: sensitivity of {kpi}, {result.reps} paired replication(s), seed {seed}"
+    )
+    if result.note:
+        typer.echo(f"precision: {result.note}")
     rows = table[table["kpi"] == kpi]
     width = max(len("parameter"), *(len(k) for k in keys))
     typer.echo(f"{'parameter':<{width}} {'low':>40} {'high':>40} {'swing':>16}")
@@ -411,10 +563,8 @@ def sensitivity(
         low = _interval(kpi, r["low_effect"], r["low_low"], r["low_high"])
         high = _interval(kpi, r["high_effect"], r["high_low"], r["high_high"])
         typer.echo(f"{r['param']:<{width}} {low:>40} {high:>40} {_fmt(kpi, r['swing']):>16}")
-    if out is not None:
-        write_table(table, out / "sensitivity.csv", "csv")
-        write_json(analytic_check(scen).to_dict(), out / CHECK_FILE)
-        typer.echo(f"wrote sensitivity.csv, {CHECK_FILE} and manifest.json to {out}")
+    _wrote(out, "sensitivity.csv")
+    _report_failures(result)
 
 
 def _load_named(name: str) -> Scenario:

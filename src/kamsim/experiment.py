@@ -17,6 +17,7 @@ mapping of overrides applied to ``base``. Labels are a mapping's keys, else scen
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,6 +42,8 @@ from kamsim.tables import TABLES
 Variant = Scenario | str | os.PathLike[str] | Mapping[str, Any]
 """A scenario, a scenario file or bundled name, or a mapping of overrides of ``base``."""
 
+SUMMARY_FILE = "summary.csv"
+"""Per variant and KPI: mean, interval and spread; in every experiment's output folder."""
 KEPT = ("kpis", "kpis_by_year", "timeseries")
 """The tables the parent keeps for every replication (the deals only when asked)."""
 
@@ -69,6 +72,32 @@ class Experiment:
     def labels(self) -> list[str]:
         return list(self.scenarios)
 
+    def variant(self, label: str) -> VariantRun:
+        """One variant's tables, as a run of its scenario (what ``kamsim.steady`` and the
+        plots read)."""
+        if label not in self.scenarios:
+            raise ValueError(f"{label!r} is not a variant; the variants are {self.labels}")
+        return VariantRun(
+            scenario=self.scenarios[label],
+            seed=self.seed,
+            kpis=self.table_of("kpis", label),
+            kpis_by_year=self.table_of("kpis_by_year", label),
+            timeseries=self.table_of("timeseries", label),
+            deals=None if self.deals is None else self.table_of("deals", label),
+        )
+
+    def summary(self) -> pd.DataFrame:
+        """Per variant and KPI: mean, its 95% interval and the spread across replications
+        (:func:`kamsim.analysis.describe`), with a ``variant`` column first."""
+        from kamsim.analysis import describe
+
+        parts = []
+        for label in self.labels:
+            table = pd.DataFrame(describe(self.table_of("kpis", label)))
+            table.insert(0, "variant", label)
+            parts.append(table)
+        return pd.concat(parts, ignore_index=True)
+
     def table_of(self, name: str, label: str) -> pd.DataFrame:
         """One variant's rows of table ``name`` (``"kpis"``, ``"timeseries"``, ...), without
         the variant column, in replication order."""
@@ -76,6 +105,19 @@ class Experiment:
         if table is None:
             raise ValueError(f"{name}: this experiment did not keep that table")
         return table[table["variant"] == label].drop(columns="variant").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class VariantRun:
+    """The kept tables of one variant of an experiment: a :class:`kamsim.Result` without the
+    events (those stay on disk, in the run store)."""
+
+    scenario: Scenario
+    seed: int
+    kpis: pd.DataFrame
+    kpis_by_year: pd.DataFrame
+    timeseries: pd.DataFrame
+    deals: pd.DataFrame | None = None
 
 
 def grid(axes: Mapping[str, Sequence[Any]]) -> dict[str, dict[str, Any]]:
@@ -198,6 +240,7 @@ def experiment(
     precision_kpi: str = "bookings",
     max_reps: int = 1000,
     batch: int = 10,
+    outputs: Callable[[Experiment], Mapping[str, pd.DataFrame | dict[str, Any]]] | None = None,
 ) -> Experiment:
     """Run every (variant, replication) and return the tidy tables (see the module docstring).
 
@@ -209,6 +252,10 @@ def experiment(
     ``max_reps`` in all) until the 95% half-width of ``precision_kpi``'s mean is below this
     share of the mean in every variant; ``Experiment.note`` says whether it was met or the
     cap was reached.
+    ``outputs``: with ``out``, files the command adds to the folder (name -> a table, written
+    as CSV, or a dict, written as JSON), made from the finished experiment and written before
+    the folder replaces ``out``, so the folder appears complete or not at all. ``summary.csv``
+    (:meth:`Experiment.summary`) is always written.
     """
     _check_int("reps", reps, 1, MAX_REPS)
     _check_int("seed", seed, 0, MAX_SEED)
@@ -304,7 +351,9 @@ def experiment(
         for label in scenarios:
             kept = [r for r in range(done) if outcomes[(label, r)].error is None]
             store.merge(folders[label], kept)
-        store.finish(_manifest(plan, scenarios, outcomes, folders))
+        files: dict[str, pd.DataFrame | dict[str, Any]] = {SUMMARY_FILE: result.summary()}
+        files.update(outputs(result) if outputs is not None else {})
+        store.finish(_manifest(plan, scenarios, outcomes, folders), files)
     return result
 
 
@@ -451,4 +500,5 @@ def _manifest(
         "tables": {folders[label]: [t.file for t in TABLES.values()] for label in scenarios},
         "parts": parts,
         "versions": manifest_versions(),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from kamsim.analysis import format_kpi, summarise
+from kamsim.intervals import UNBOUNDED, Bounds
 from kamsim.results import Result
 from kamsim.vocabulary import OUTCOMES, STAGES
 
@@ -51,6 +52,8 @@ VALUES: tuple[str, ...] = (
     "repeat_value",
 )
 """Booked value columns of ``per_replication``, in the scenario currency."""
+SIGNED: tuple[str, ...] = ("net_value", "value_repriced", "repeat_value")
+"""The measures that can be negative; every other count and value is at least 0."""
 _GAINED = ("lost_to_won", "open_to_won")
 _LOST = ("won_to_lost", "won_to_open")
 _FLIP_CAT = pd.CategoricalDtype(list(FLIPS))
@@ -79,7 +82,8 @@ class Flips:
       variant loses them): ``replication, flip, stage, exit_reason, deals, value`` (value as
       in ``value_gained`` and ``value_lost``). Groups without deals have no row.
     - ``summary``: per count and value column, the mean over replications with its 95%
-      t interval: ``measure, n, mean, half_width, low, high``.
+      t interval, clipped at 0 for counts and the values gained and lost: ``measure, n,
+      mean, half_width, low, high, note``.
     """
 
     seed: int
@@ -107,6 +111,11 @@ class Flips:
         )
         lines = [f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
         return "\n".join([head, *lines])
+
+
+def measure_bounds(measure: str) -> Bounds:
+    """A count of deals or a value gained or lost is never below 0."""
+    return UNBOUNDED if measure in SIGNED else Bounds(0.0, float("inf"))
 
 
 def _listed(items: list[Any]) -> str:
@@ -306,7 +315,9 @@ def deal_flips(base: Result, variant: Result) -> Flips:
     )
     replications = sorted(int(r) for r in base.kpis["replication"])
     per_replication = _per_replication(deals, replications)
-    summary = pd.DataFrame(summarise(per_replication)).rename(columns={"kpi": "measure"})
+    summary = pd.DataFrame(summarise(per_replication, bounds=measure_bounds)).rename(
+        columns={"kpi": "measure"}
+    )
     return Flips(
         seed=base.seed,
         currency=base.scenario.calendar.currency,

@@ -10,14 +10,27 @@ taken over replications, which are independent.
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from kamsim.analytic import Check
 from kamsim.intervals import Bounds, estimate
-from kamsim.results import Result
+from kamsim.scenario import Scenario
 from kamsim.vocabulary import POOLS
+
+
+class Run(Protocol):
+    """What these tests read of a run: its scenario and monthly series (a
+    :class:`kamsim.Result`, or one variant of an experiment)."""
+
+    @property
+    def scenario(self) -> Scenario: ...
+
+    @property
+    def timeseries(self) -> pd.DataFrame: ...
+
 
 ALPHA = 0.05
 """Family-wise error rate of the trend test (Bonferroni over the pools tested)."""
@@ -25,7 +38,7 @@ MIN_TREND_MONTHS = 3
 """Fewest months in the last third of the horizon for a slope to mean anything."""
 
 
-def _window(result: Result) -> tuple[int, int]:
+def _window(result: Run) -> tuple[int, int]:
     """Months after warm-up and before the horizon: [first, end)."""
     cal = result.scenario.calendar
     return cal.warmup_months, cal.horizon_months
@@ -37,7 +50,7 @@ def _slope(months: np.ndarray, values: np.ndarray) -> float:
     return float(np.dot(x, values - values.mean()) / np.dot(x, x))
 
 
-def queue_trend(result: Result, alpha: float = ALPHA) -> pd.DataFrame:
+def queue_trend(result: Run, alpha: float = ALPHA) -> pd.DataFrame:
     """Per pool: is its queue still growing at the end of the run?
 
     Each replication's OLS slope of the monthly mean queue (``queue_<pool>``) over the last
@@ -93,7 +106,7 @@ def queue_trend(result: Result, alpha: float = ALPHA) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _per_replication(result: Result, column: str) -> np.ndarray:
+def _per_replication(result: Run, column: str) -> np.ndarray:
     """Each replication's mean of a monthly column over the months after warm-up."""
     first, end = _window(result)
     ts = result.timeseries
@@ -107,7 +120,7 @@ def _mean_and_interval(x: np.ndarray, bounds: Bounds) -> tuple[float, float, flo
     return e.mean, e.low, e.high
 
 
-def pools_beside(check: Check, result: Result, alpha: float = ALPHA) -> pd.DataFrame:
+def pools_beside(check: Check, result: Run, alpha: float = ALPHA) -> pd.DataFrame:
     """Per pool: the analytic offered load, utilisation and mean queue beside the run's
     (mean over replications of each one's average over the months after warm-up, with a 95%
     interval), and the trend test's verdict. ``utilisation_window`` is the analytic figure for
@@ -151,7 +164,7 @@ def pools_beside(check: Check, result: Result, alpha: float = ALPHA) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def format_beside(table: pd.DataFrame, result: Result) -> str:
+def format_beside(table: pd.DataFrame, result: Run) -> str:
     """``pools_beside`` as text, with a warning line per queue still growing."""
     first, end = _window(result)
     reps = result.timeseries["replication"].nunique()

@@ -101,8 +101,16 @@ class RunStore:
                 target, (self.part(folder, r) / f"{table.name}.parquet" for r in replications)
             )
 
-    def finish(self, manifest: dict[str, Any]) -> None:
-        """Write the final manifest, then put the finished folder in place of ``out``."""
+    def finish(
+        self, manifest: dict[str, Any], files: dict[str, pd.DataFrame | dict[str, Any]]
+    ) -> None:
+        """Write the run's own files (tables as CSV, dicts as JSON) and the final manifest,
+        then put the finished folder in place of ``out``."""
+        for name, content in files.items():
+            if isinstance(content, pd.DataFrame):
+                write_table(content, self.work / name, "csv")
+            else:
+                write_json(content, self.work / name)
         write_json(manifest, self.work / MANIFEST)
         old = self.out.with_name(f".{self.out.name}.old-{uuid.uuid4().hex}")
         if self.out.exists():
