@@ -113,15 +113,21 @@ _WIDTH: Final = 10.0
 # -- shared helpers: numbers, units, titles, figures -------------------------------------------
 
 
+_STEPS: Final = {
+    "en": ((1e9, 1e9, "B"), (1e6, 1e6, "M"), (1e4, 1e3, "K")),
+    "zh": ((1e8, 1e8, "亿"), (1e4, 1e4, "万")),
+}
+"""(from, unit, suffix): abbreviations from the largest down; thousands from ten thousand."""
+
+
 def short_number(x: float, lang: str = "en") -> str:
     """``x`` with about three significant digits and no exponent: in full with thousands
     separators below ten thousand (``1,092``), then K/M/B (English) or 万/亿 (Chinese):
     ``58.2K``, ``5.82M``, ``5.82亿``."""
     if not math.isfinite(x):
         return "-" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-    steps = ((1e8, "亿"), (1e4, "万")) if lang == "zh" else ((1e9, "B"), (1e6, "M"), (1e4, "K"))
-    for size, suffix in steps:
-        if abs(x) >= size:
+    for start, size, suffix in _STEPS["zh" if lang == "zh" else "en"]:
+        if abs(x) >= start:
             return _digits(x / size) + suffix
     return _digits(x)
 
