@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import unicodedata
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -279,6 +280,8 @@ def test_capacity_takes_a_given_check(result: kamsim.Result, check: kamsim.Check
     queue = by_gid(fig, "analytic_queue:presales")["analytic_queue:presales"]
     presales = check.pools.set_index("pool").loc["presales"]
     assert line_y(queue)[0] == pytest.approx(presales["mean_queue"])
+    with pytest.raises(ValueError, match="check"):
+        plots.capacity(result, check=replace(check, scenario="exec-early"))
 
 
 # -- times --------------------------------------------------------------------------------------
@@ -305,7 +308,7 @@ def test_times_boxes_have_the_median_days_in_stage_and_waits(result: kamsim.Resu
             assert f"median:pool:{pool}" not in medians
     assert len(waited[(holds["pool"] == "presales") & (waited > 0)]) > 0  # something was drawn
     ticks = " ".join(t.get_text() for t in fig.axes[1].get_xticklabels())
-    assert f"{int((waited[holds['pool'] == 'presales'] > 0).sum())} waited" in ticks
+    assert f"{int((waited[holds['pool'] == 'presales'] > 0).sum()):,} waited" in ticks
 
 
 # -- comparisons --------------------------------------------------------------------------------

@@ -193,14 +193,12 @@ _TEXT: Final[dict[str, tuple[str, str]]] = {
     "note.entered": ("entered {n}", "进入 {n}"),
     "note.waited": ("{n} waited ({share} of holds)", "{n} 次等待（占用的 {share}）"),
     "note.no_waits": ("no waits", "无等待"),
-    "note.none": ("none", "无"),
     "note.not_shown": ("not shown (no base or interval): {kpis}", "未显示（无基准或区间）：{kpis}"),
     "note.outcome_won": ("won, booked {value}", "赢单，签约 {value}"),
     "note.outcome_lost": ("lost at {stage}: {reason}", "于{stage}丢单：{reason}"),
     "note.outcome_open": ("open at the end of the run", "运行结束时仍在途"),
     "note.ranked": ("paired effects, widest swing first", "配对效应，按摆幅从大到小"),
     "note.wait": ("waited {days} d", "等待 {days} 天"),
-    "note.arrived": ("lead arrives", "线索到达"),
 }
 
 _KEYED: Final[tuple[dict[str, tuple[str, str]], ...]] = (

@@ -465,6 +465,10 @@ def capacity(result: Result, check: Check | None = None, lang: str = "en") -> Fi
         from kamsim.analytic import check as analytic_check
 
         check = analytic_check(result.scenario)
+    elif check.scenario != result.scenario.name:
+        raise ValueError(
+            f"check: it is of scenario {check.scenario!r}, the result of {result.scenario.name!r}"
+        )
     table = result.timeseries
     offered_load = _by_pool(check, "offered_load")
     mean_queue = _by_pool(check, "mean_queue")
@@ -528,7 +532,7 @@ def _wrapped(text: str, width: int = 14) -> str:
     return "\n".join(textwrap.wrap(text, width)) if " " in text else text
 
 
-def stage_days(result: Result) -> dict[str, np.ndarray[Any, Any]]:
+def _stage_days(result: Result) -> dict[str, np.ndarray[Any, Any]]:
     """Days in each stage per visit that ended (queueing for people included), by stage."""
     visits = _stage_visits(result)
     ended = visits[visits["result"].astype(str) != "open"]
@@ -537,7 +541,7 @@ def stage_days(result: Result) -> dict[str, np.ndarray[Any, Any]]:
     return {s: days[stages == s] for s in STAGES}
 
 
-def pool_waits(result: Result) -> dict[str, tuple[np.ndarray[Any, Any], int]]:
+def _pool_waits(result: Result) -> dict[str, tuple[np.ndarray[Any, Any], int]]:
     """Per pool: the days of every wait that ended (served or gone cold) and was longer than
     zero, and the number of holds asked of the pool (the share that waited is their ratio)."""
     rows = _pool_rows(result)
@@ -556,10 +560,10 @@ def times(result: Result, lang: str = "en") -> Figure:
     """How long deals spend in each stage, and how long they wait when a pool is busy: box
     plots over every visit and wait of the run (the line is the median)."""
     result = _check_result(result)
-    by_stage = stage_days(result)
+    by_stage = _stage_days(result)
     won = result.deals[result.deals["outcome"].astype(str) == "won"]
     cycle = (won["signed_at"] - won["arrived_at"]).to_numpy(float)
-    waits = pool_waits(result)
+    waits = _pool_waits(result)
     with typeset(lang) as lang:
         fig = _figure(5.8, 12.0)
         left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [7, 5]})
@@ -578,7 +582,7 @@ def times(result: Result, lang: str = "en") -> Figure:
             days, holds = waits[pool]
             share = f"{100 * len(days) / holds:.1f}%" if holds else "-"
             note = (
-                label("note.waited", lang).format(n=len(days), share=share)
+                label("note.waited", lang).format(n=f"{len(days):,}", share=share)
                 if len(days)
                 else label("note.no_waits", lang)
             )
