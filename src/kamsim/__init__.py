@@ -1,6 +1,7 @@
 """kamsim: simulate key-account (B2B, tender-driven) sales and test policy changes.
 
-The public API: ``load_scenario`` -> ``check`` (analytic) and ``simulate`` / ``run`` -> tables.
+The public API: ``load_scenario`` -> ``check`` (analytic) and ``simulate`` / ``run`` -> tables;
+``kamsim.plots`` draws them, ``label`` names keys in English or Chinese.
 
 Its names are loaded on first use (module ``__getattr__``), so ``import kamsim`` and the
 ``kamsim`` command's start pull in neither numpy, pandas, scipy nor SimPy until a name that
@@ -13,10 +14,12 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kamsim import plots
     from kamsim.analytic import Check, check
     from kamsim.errors import Problem, ScenarioError
     from kamsim.flips import deal_flips
     from kamsim.io import load_scenario
+    from kamsim.labels import LANGS, label
     from kamsim.results import Result
     from kamsim.scenario import Scenario
     from kamsim.simulation import run, simulate
@@ -29,6 +32,8 @@ _HOMES = {
     "Problem": "kamsim.errors",
     "ScenarioError": "kamsim.errors",
     "deal_flips": "kamsim.flips",
+    "LANGS": "kamsim.labels",
+    "label": "kamsim.labels",
     "load_scenario": "kamsim.io",
     "Result": "kamsim.results",
     "Scenario": "kamsim.scenario",
@@ -38,6 +43,7 @@ _HOMES = {
 """Each public name and the module that defines it."""
 
 __all__ = [
+    "LANGS",
     "Check",
     "Problem",
     "Result",
@@ -46,7 +52,9 @@ __all__ = [
     "__version__",
     "check",
     "deal_flips",
+    "label",
     "load_scenario",
+    "plots",
     "run",
     "simulate",
 ]

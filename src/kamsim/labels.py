@@ -1,0 +1,231 @@
+"""Display labels in English and Chinese for the domain's keys and the plots' words.
+
+Keys (stage, pool, exit reason, outcome, KPI, unit names) never change with the language:
+tables, files and the command line keep them in English. Only the text a reader sees is
+translated, through :func:`label`. The KPIs' Chinese labels live in the KPI registry
+(:data:`kamsim.kpis.KPIS`, ``label_zh``) and are read from there, so a KPI is labelled in one
+place per language.
+
+Words of the plots (axis titles, legends) are keys with a dot (``axis.month``); a few carry
+``str.format`` fields (``{currency}``, ``{n}``), filled in by the caller.
+
+Imports no numerical library, so the command line may label things cheaply.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from kamsim.kpis import KPIS
+
+Lang = Literal["en", "zh"]
+LANGS: Final[tuple[Lang, ...]] = ("en", "zh")
+"""The display languages: English and simplified Chinese."""
+
+_STAGES: Final[dict[str, tuple[str, str]]] = {
+    "development": ("Customer development", "客户开发"),
+    "approval": ("Project approval", "立项"),
+    "proposal": ("Proposal", "提案"),
+    "tender": ("Tender", "招投标"),
+    "negotiation": ("Negotiation", "商务谈判"),
+    "implementation": ("Implementation", "工程实施"),
+}
+
+_POOLS: Final[dict[str, tuple[str, str]]] = {
+    "account_managers": ("Account managers", "客户经理"),
+    "presales": ("Presales engineers", "售前工程师"),
+    "delivery": ("Delivery PMs", "交付项目经理"),
+    "approvers": ("Approvers", "审批人"),
+    "executives": ("Executives", "高管"),
+}
+
+_EXITS: Final[dict[str, tuple[str, str]]] = {
+    "disqualified": ("Disqualified", "不符合定位"),
+    "not_shortlisted": ("Not shortlisted", "未入围"),
+    "customer_dropped": ("Customer dropped", "客户放弃"),
+    "bid_lost": ("Bid lost", "未中标"),
+    "negotiation_failed": ("Negotiation failed", "谈判失败"),
+    "cancelled": ("Cancelled", "项目取消"),
+    "went_cold": ("Went cold waiting", "等待过久流失"),
+    "no_bid": ("No bid", "放弃投标"),
+    "withdrew": ("Withdrew", "退出投标"),
+    "not_approved": ("Not approved", "未通过资格审核"),
+    "stalled": ("Stalled, closed by review", "停滞关闭"),
+}
+
+_OUTCOMES: Final[dict[str, tuple[str, str]]] = {
+    "won": ("Won", "赢单"),
+    "lost": ("Lost", "丢单"),
+    "open": ("Open", "在途"),
+    "passed": ("Passed", "通过"),
+}
+
+_GRADES: Final[dict[str, tuple[str, str]]] = {
+    g: (f"Grade {g}", f"{g}类客户") for g in ("A", "B", "C", "D")
+}
+
+_UNITS: Final[dict[str, tuple[str, str]]] = {
+    "share": ("%", "%"),
+    "days": ("days", "天"),
+    "deals": ("deals", "单"),
+    "month": ("month", "月"),
+}
+"""The registry's units; ``currency`` is the scenario's code (``CNY``), not a label."""
+
+_FLIPS: Final[dict[str, tuple[str, str]]] = {
+    "lost_to_won": ("Lost → won", "丢单→赢单"),
+    "won_to_lost": ("Won → lost", "赢单→丢单"),
+    "open_to_won": ("Open → won", "在途→赢单"),
+    "won_to_open": ("Won → open", "赢单→在途"),
+    "repeat_gained": ("Repeat leads gained", "新增续单线索"),
+    "repeat_lost": ("Repeat leads lost", "减少续单线索"),
+    "value_gained": ("Value gained", "赢回金额"),
+    "value_lost": ("Value lost", "失去金额"),
+    "net_value": ("Net value", "净增金额"),
+}
+
+_KPIS_EN: Final[dict[str, str]] = {
+    "bookings": "Bookings",
+    "revenue": "Revenue",
+    "cash": "Cash collected",
+    "gross_margin": "Gross margin",
+    "cost_of_sale": "Cost of sale",
+    "contribution": "Contribution",
+    "gross_margin_pct": "Gross margin %",
+    "win_rate": "Win rate",
+    "lead_conversion": "Lead conversion",
+    "tender_win_rate": "Tender win rate",
+    "approval_to_signed": "Approval to signed",
+    "no_decision_share": "No-decision share",
+    "award_to_signature_30d": "Signed within 30 d of award",
+    "q4_acceptance_share": "Q4 share of acceptances",
+    "cycle_time_days": "Cycle time",
+    "dso_days": "Days sales outstanding",
+    "wait_account_managers": "Wait for account managers",
+    "wait_presales": "Wait for presales",
+    "wait_delivery": "Wait for delivery PMs",
+    "wait_approvers": "Wait for approvers",
+    "wait_executives": "Wait for executives",
+    "deals_won": "Deals won",
+    "deals_lost": "Deals lost",
+    "deals_open": "Deals open",
+    "executive_days_per_month": "Executive days per month",
+    "util_account_managers": "Utilisation: account managers",
+    "util_presales": "Utilisation: presales",
+    "util_delivery": "Utilisation: delivery PMs",
+    "util_approvers": "Utilisation: approvers",
+    "util_executives": "Utilisation: executives",
+}
+"""English KPI labels; the Chinese ones are the registry's ``label_zh``."""
+
+_TEXT: Final[dict[str, tuple[str, str]]] = {
+    # titles: what a plot shows, then what was simulated
+    "title.run": ("{name}: {reps} replications, seed {seed}", "{name}：{reps} 次重复，种子 {seed}"),
+    "title.funnel": (
+        "Funnel: deals entering and leaving each stage",
+        "漏斗：各阶段进入与离开的商机",
+    ),
+    "title.fan": ("{kpi} per month, median and P10–P90", "每月{kpi}：中位数与 P10–P90"),
+    "title.fan_cumulative": ("Cumulative {kpi}, median and P10–P90", "累计{kpi}：中位数与 P10–P90"),
+    "title.wip": ("Work in progress per stage", "各阶段在途商机"),
+    "title.capacity": ("Utilisation and queues per pool", "各资源池利用率与排队"),
+    "title.times": ("Time in stage and waits for people", "阶段耗时与资源等待"),
+    "title.forest": ("Paired effects against {base}", "相对 {base} 的配对效应"),
+    "title.forest_any": ("Paired effects against the base", "相对基准的配对效应"),
+    "title.flips": ("Which deals flipped against {base}", "相对 {base} 翻转的商机"),
+    "title.flips_any": ("Which deals flipped against the base", "相对基准翻转的商机"),
+    "title.heatmap": ("{kpi} across the sweep", "参数扫描下的{kpi}"),
+    "title.tornado": ("Sensitivity of {kpi}", "{kpi}的敏感性"),
+    "title.journey": (
+        "Journey of deal {deal}, replication {rep}",
+        "商机 {deal} 的历程（第 {rep} 次重复）",
+    ),
+    "title.overloaded": ("over capacity: {pools}", "超负荷：{pools}"),
+    "title.paired": (
+        "{variants}: {n} paired replications, seed {seed}",
+        "{variants}：{n} 次配对重复，种子 {seed}",
+    ),
+    "title.compared": ("{variants}: {n} paired replications", "{variants}：{n} 次配对重复"),
+    "title.named": ("{name}: {what}", "{name}：{what}"),
+    "title.sweep": ("mean of {n} replications per point", "每点 {n} 次重复的均值"),
+    # axes
+    "axis.kpi_unit": ("{kpi} ({unit})", "{kpi}（{unit}）"),
+    "axis.month": ("Month", "月份"),
+    "axis.per_month": ("{kpi} per month ({unit})", "每月{kpi}（{unit}）"),
+    "axis.cumulative": ("Cumulative {kpi} ({unit})", "累计{kpi}（{unit}）"),
+    "axis.deals_per_rep": ("Deals per replication (mean)", "每次重复的商机数（均值）"),
+    "axis.wip": ("Deals in stage (mean over {n} replications)", "阶段内商机数（{n} 次重复均值）"),
+    "axis.utilisation": ("Utilisation (median)", "利用率（中位数）"),
+    "axis.queue": ("Deals queueing (median)", "排队商机数（中位数）"),
+    "axis.stage_days": ("Days in stage (visits that ended)", "阶段耗时（天，已结束的阶段）"),
+    "axis.wait_days": ("Days waiting (holds that waited)", "等待天数（发生等待的占用）"),
+    "axis.relative": (
+        "Change against base, % of the base mean (paired, {level} interval)",
+        "相对基准的变化，占基准均值的百分比（配对，{level} 区间）",
+    ),
+    "axis.symlog": ("; logarithmic beyond ±10%", "；±10% 以外为对数刻度"),
+    "axis.flip_counts": (
+        "Deals per replication (mean, 95% interval)",
+        "每次重复的商机数（均值，95% 区间）",
+    ),
+    "axis.flip_values": ("Booked value per replication ({unit})", "每次重复的签约额（{unit}）"),
+    "axis.effect": (
+        "Effect on {kpi} against the base ({unit})",
+        "对{kpi}的影响（相对基准，{unit}）",
+    ),
+    "axis.day": ("Day from {start}", "自 {start} 起的天数"),
+    "axis.headcount": ("{pool}: headcount", "{pool}人数"),
+    # legends and notes
+    "legend.median": ("median", "中位数"),
+    "legend.band": ("P10–P90 of {n} replications", "{n} 次重复的 P10–P90"),
+    "legend.warmup": ("warm-up (left out of KPIs)", "预热期（不计入 KPI）"),
+    "legend.offered": ("analytic offered load (dashed)", "解析计算的负载（虚线）"),
+    "legend.analytic_queue": ("analytic mean queue (dashed)", "解析计算的平均队长（虚线）"),
+    "legend.still_open": ("Still in stage", "仍在本阶段"),
+    "legend.better": ("better", "更好"),
+    "legend.worse": ("worse", "更差"),
+    "legend.unclear": ("interval spans 0 or no direction", "区间含 0 或无优劣方向"),
+    "legend.low": ("at low value", "取低值"),
+    "legend.high": ("at high value", "取高值"),
+    "legend.wait": ("waiting for the pool", "等待该资源"),
+    "legend.lead_to_signature": ("Lead to signature (won)", "线索到签约（赢单）"),
+    "list.sep": (", ", "、"),
+    "note.entered": ("entered {n}", "进入 {n}"),
+    "note.waited": ("{n} waited ({share} of holds)", "{n} 次等待（占用的 {share}）"),
+    "note.no_waits": ("no waits", "无等待"),
+    "note.not_shown": ("not shown (no base or interval): {kpis}", "未显示（无基准或区间）：{kpis}"),
+    "note.outcome_won": ("won, booked {value}", "赢单，签约 {value}"),
+    "note.outcome_lost": ("lost at {stage}: {reason}", "于{stage}丢单：{reason}"),
+    "note.outcome_open": ("open at the end of the run", "运行结束时仍在途"),
+    "note.ranked": ("paired effects, widest swing first", "配对效应，按摆幅从大到小"),
+    "note.wait": ("waited {days} d", "等待 {days} 天"),
+}
+
+_KEYED: Final[tuple[dict[str, tuple[str, str]], ...]] = (
+    _STAGES,
+    _POOLS,
+    _EXITS,
+    _OUTCOMES,
+    _GRADES,
+    _UNITS,
+    _FLIPS,
+    _TEXT,
+)
+
+
+def _check_lang(lang: str) -> int:
+    if lang not in LANGS:
+        raise ValueError(f"lang: {lang!r} is not a display language; use one of {LANGS}")
+    return LANGS.index(lang)
+
+
+def label(key: str, lang: str = "en") -> str:
+    """The display text of ``key`` in ``lang`` (``"en"`` or ``"zh"``); a key without a label
+    is shown as itself, so a scenario's own exit reason still prints."""
+    index = _check_lang(lang)
+    for table in _KEYED:
+        if key in table:
+            return table[key][index]
+    if key in KPIS:
+        return KPIS[key].label_zh if index else _KPIS_EN.get(key, key)
+    return key
