@@ -258,6 +258,7 @@ def _wrote(out: Path | None, *files: str) -> None:
     if out is not None:
         names = ", ".join([*files, "summary.csv", CHECK_FILE, MANIFEST])
         typer.echo(f"wrote {names} and one folder of tables per variant to {out}")
+        typer.echo(f"for an HTML report: kamsim report {out}")
 
 
 def _checks(scenarios: dict[str, Scenario]) -> dict[str, Any]:
@@ -321,6 +322,8 @@ def run(
     typer.echo(format_summary(summarise(ran.kpis), scen.calendar.currency))
     typer.echo(format_beside(pools_beside(analytic, ran), ran))
     _wrote(out)
+    if out is None:
+        typer.echo("for an HTML report: add --out DIR, then run: kamsim report DIR")
     _report_failures(result)
 
 
@@ -606,6 +609,36 @@ def check(
         typer.echo(result.format())
     if result.overloaded:
         raise typer.Exit(OVERLOADED_EXIT)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[
+        Path, typer.Argument(help="The --out folder of run, compare, sweep or sensitivity.")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="The HTML file to write (default: RUN_DIR/report.html).")
+    ] = None,
+    lang: Annotated[str, typer.Option(help="Labels: en or zh.")] = "en",
+) -> None:
+    """Turn an output folder into one self-contained HTML report: the scenarios, the check
+    panel, KPI tables, the command's tables and plots, and the run's provenance."""
+    from kamsim.errors import Problem, ScenarioError
+    from kamsim.labels import LANGS
+
+    if lang not in LANGS:
+        raise _fail(ScenarioError([Problem("--lang", f"{lang!r}: use one of {', '.join(LANGS)}")]))
+    if out is not None and out.is_dir():
+        raise _fail(ScenarioError([Problem("--out", f"{out} is a folder; name an HTML file")]))
+    from kamsim.report import write_report
+
+    try:
+        path = write_report(run_dir, out, lang)
+    except ScenarioError as err:
+        raise _fail(err) from None
+    except OSError as err:
+        raise _fail(ScenarioError([Problem("--out", f"cannot write: {err}")])) from None
+    typer.echo(f"wrote {path}")
 
 
 @app.command()

@@ -242,6 +242,11 @@ def write_table(df: pd.DataFrame, path: Path, file_format: TableFormat | None = 
     _atomic(path, write)
 
 
+def write_text(text: str, path: Path) -> None:
+    """Write UTF-8 text atomically."""
+    _atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
 def write_json(obj: Any, path: Path) -> None:
     """Write JSON atomically, pretty-printed and key-sorted for stable diffs."""
     text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
