@@ -79,9 +79,6 @@ class RunStore:
     def finished(self, folder: str, replication: int) -> bool:
         return self.part(folder, replication).is_dir()
 
-    def read(self, folder: str, replication: int, table: str) -> pd.DataFrame:
-        return pd.read_parquet(self.part(folder, replication) / f"{table}.parquet")
-
     def read_arrow(self, folder: str, replication: int, table: str) -> pa.Table:
         return pq.read_table(self.part(folder, replication) / f"{table}.parquet")
 
@@ -94,8 +91,11 @@ class RunStore:
             target = self.work / folder / table.file
             target.parent.mkdir(parents=True, exist_ok=True)
             if table.format == "csv":
-                frames = [self.read(folder, r, table.name) for r in replications]
-                write_table(pd.concat(frames, ignore_index=True), target, "csv")
+                # Arrow tables stacked, then one DataFrame: a DataFrame per part would cost
+                # tens of kB each, which thousands of replications notice.
+                parts = [self.read_arrow(folder, r, table.name) for r in replications]
+                frame = pa.concat_tables(parts).to_pandas() if parts else pd.DataFrame()
+                write_table(frame, target, "csv")
                 continue
             _append_parquet(
                 target, (self.part(folder, r) / f"{table.name}.parquet" for r in replications)
