@@ -2,9 +2,9 @@
 
 ``.ci/run`` runs README's two commands verbatim in a brand-new virtual environment, so a
 dependency that only this machine happens to have cannot keep CI green. The import check ties
-every module imported by ``src/``, ``tests/``, ``benchmarks/`` and ``notebooks/`` to a
-requirement in ``pyproject.toml``: ``src/`` to ``[project].dependencies`` alone, the rest to
-those plus the ``dev`` extra.
+every module imported by ``src/``, ``tests/``, ``benchmarks/``, ``docs/`` (the site's hooks)
+and ``notebooks/`` to a requirement in ``pyproject.toml``: ``src/`` to
+``[project].dependencies`` alone, the rest to those plus the ``dev`` extra.
 
 Exempt: the standard library, ``__future__``, kamsim itself, modules that sit beside the
 importing file (``helpers``, ``conftest``, ...), relative imports, and optional imports (inside
@@ -32,7 +32,7 @@ import kamsim
 README = ROOT / "README.md"
 CI_RUN = ROOT / ".ci" / "run"
 PYPROJECT = ROOT / "pyproject.toml"
-FOLDERS = ("src", "tests", "benchmarks", "notebooks")
+FOLDERS = ("src", "tests", "benchmarks", "docs", "notebooks")
 PACKAGE = "kamsim"
 EXEMPT = frozenset({"__future__", PACKAGE})
 IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError"})
@@ -76,11 +76,25 @@ def requirement_name(requirement: str) -> str:
 
 
 def requirements(*extras: str) -> list[str]:
-    """``[project].dependencies`` of pyproject.toml, plus the named optional extras."""
+    """``[project].dependencies`` of pyproject.toml, plus the named optional extras.
+
+    An extra that names the package's own extras (``"kamsim[dask,docs]"``) brings their
+    requirements in place of itself."""
     project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
     found = list(project.get("dependencies", []))
-    for extra in extras:
-        found += project["optional-dependencies"][extra]
+    pending, seen = list(extras), set()
+    while pending:
+        extra = pending.pop(0)
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for requirement in project["optional-dependencies"][extra]:
+            if requirement_name(requirement) == PACKAGE:
+                included = re.search(r"\[([^\]]*)\]", requirement)
+                assert included, f"{extra}: {requirement!r} names no extra"
+                pending += [name.strip() for name in included.group(1).split(",")]
+            else:
+                found.append(requirement)
     return found
 
 
@@ -198,7 +212,7 @@ def test_every_import_is_declared_in_pyproject() -> None:
             problems += [
                 f"{label}: {m}: {why}" for m, why in undeclared(source, parent, declared).items()
             ]
-    assert checked["src"] and checked["tests"] and checked["benchmarks"], checked
+    assert all(checked.values()), checked
     what = "[project].dependencies (src/) or the dev extra (elsewhere)"
     assert not problems, f"imports not declared in {what}:\n" + "\n".join(problems)
 
@@ -244,6 +258,12 @@ with contextlib.suppress(ModuleNotFoundError):
 def test_a_fallback_after_a_guarded_import_is_still_checked(tmp_path: Path) -> None:
     source = "try:\n    import kamsim_fast\nexcept ImportError:\n    import kamsim_slow\n"
     assert list(undeclared(source, tmp_path, [])) == ["kamsim_slow"]
+
+
+def test_the_dev_extra_brings_the_extras_it_names() -> None:
+    names = {requirement_name(requirement) for requirement in requirements("dev")}
+    assert PACKAGE not in names
+    assert {"dask", "jupyterlab", "mkdocs", "nbclient", "pytest"} <= names, names
 
 
 def test_requirement_names_are_normalised() -> None:
