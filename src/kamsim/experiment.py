@@ -48,7 +48,7 @@ KEPT = ("kpis", "kpis_by_year", "timeseries")
 """The tables the parent keeps for every replication (the deals only when asked)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Experiment:
     """The tidy tables of an experiment, each with a ``variant`` column first, in variant
     order then replication order."""
@@ -88,15 +88,30 @@ class Experiment:
 
     def summary(self) -> pd.DataFrame:
         """Per variant and KPI: mean, its 95% interval and the spread across replications
-        (:func:`kamsim.analysis.describe`), with a ``variant`` column first."""
-        from kamsim.analysis import describe
+        (:func:`kamsim.analysis.describe`), with a ``variant`` column first, printed in each
+        KPI's format."""
+        from kamsim.analysis import KpiTable, describe
 
         parts = []
         for label in self.labels:
             table = pd.DataFrame(describe(self.table_of("kpis", label)))
             table.insert(0, "variant", label)
             parts.append(table)
-        return pd.concat(parts, ignore_index=True)
+        return KpiTable(pd.concat(parts, ignore_index=True))
+
+    def __repr__(self) -> str:
+        failed = f", {len(self.failures)} failed" if len(self.failures) else ""
+        return (
+            f"<Experiment {', '.join(self.labels)}: {self.reps} replication(s) each, "
+            f"seed {self.seed}{failed}>"
+        )
+
+    def _repr_html_(self) -> str:
+        """In a notebook: what was run, then the KPI summary per variant as a table."""
+        import html
+
+        table: str = self.summary()._repr_html_()  # type: ignore[operator]
+        return f"<p>{html.escape(repr(self))}</p>{table}"
 
     def table_of(self, name: str, label: str) -> pd.DataFrame:
         """One variant's rows of table ``name`` (``"kpis"``, ``"timeseries"``, ...), without

@@ -67,7 +67,7 @@ _OUTCOME_CAT = pd.CategoricalDtype(list(OUTCOMES))
 _OUTCOME_CODES = {outcome: code for code, outcome in enumerate(OUTCOMES)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Result:
     """Tables of one or more replications of one scenario: one attribute per table of
     :data:`kamsim.tables.TABLES`, in its order, after ``scenario`` and ``seed``."""
@@ -83,6 +83,27 @@ class Result:
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table by name, in the registry's order."""
         return {name: getattr(self, name) for name in TABLES}
+
+    def summary(self) -> pd.DataFrame:
+        """Per KPI: mean, its 95% interval and the spread across replications
+        (:func:`kamsim.analysis.describe`), printed in each KPI's format."""
+        from kamsim.analysis import describe
+
+        return describe(self.kpis)
+
+    def __repr__(self) -> str:
+        reps = self.kpis["replication"].nunique()
+        rows = ", ".join(f"{name} {len(t):,}" for name, t in self.tables().items())
+        return (
+            f"<Result {self.scenario.name!r}: {reps} replication(s), seed {self.seed}; {rows} rows>"
+        )
+
+    def _repr_html_(self) -> str:
+        """In a notebook: what was run, then the KPI summary as a table."""
+        import html
+
+        table: str = self.summary()._repr_html_()  # type: ignore[operator]
+        return f"<p>{html.escape(repr(self))}</p>{table}"
 
 
 if tuple(f.name for f in fields(Result))[2:] != tuple(TABLES):
