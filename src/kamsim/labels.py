@@ -200,6 +200,8 @@ _TEXT: Final[dict[str, tuple[str, str]]] = {
     "note.ranked": ("paired effects, widest swing first", "配对效应，按摆幅从大到小"),
     "note.wait": ("waited {days} d", "等待 {days} 天"),
     # the HTML report (kamsim.report)
+    "report.leads": ("Leads", "线索"),
+    "report.wins": ("Wins", "赢单数"),
     "report.report": ("kamsim report", "kamsim 报告"),
     "report.scenario": ("What was simulated", "模拟内容"),
     "report.check": ("Analytic check", "解析检查"),
@@ -223,7 +225,7 @@ _TEXT: Final[dict[str, tuple[str, str]]] = {
     "report.start": ("Start", "开始"),
     "report.horizon": ("Horizon (months)", "时长（月）"),
     "report.warmup": ("Warm-up (months)", "预热期（月）"),
-    "report.leads": ("Leads per month", "每月线索数"),
+    "report.leads_per_month": ("Leads per month", "每月线索数"),
     "report.headcount": ("Headcount", "人数"),
     "report.policy": ("Policy", "策略"),
     "report.per_year": ("per year, after warm-up", "每年，预热期后"),

@@ -30,6 +30,7 @@ from kamsim.experiment import Experiment
 from kamsim.flips import deal_flips
 from kamsim.fonts import typeset
 from kamsim.io import write_text
+from kamsim.kpis import KPIS
 from kamsim.labels import label
 from kamsim.outputs import Output, read_output
 from kamsim.vocabulary import POOLS
@@ -61,11 +62,12 @@ def _e(x: object) -> str:
 def _table(
     rows: Iterable[Sequence[object]], head: Sequence[str], table_id: str, cls: str = "data"
 ) -> str:
-    cells = "".join(f"<th>{_e(h)}</th>" for h in head)
+    cells = "".join(f"<th>{_e(h)}</th>" for h in head) if any(head) else ""
     body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
     return (
-        f'<table id="{table_id}" class="{cls}"><thead><tr>{cells}</tr></thead>'
-        f"<tbody>{body}</tbody></table>"
+        f'<table id="{table_id}" class="{cls}">'
+        + (f"<thead><tr>{cells}</tr></thead>" if cells else "")
+        + f"<tbody>{body}</tbody></table>"
     )
 
 
@@ -90,6 +92,11 @@ def _interval(kpi: str, mean: float, low: float, high: float) -> str:
     return f"{format_kpi(kpi, mean)} [{format_kpi(kpi, low)}, {format_kpi(kpi, high)}]"
 
 
+def _measure(name: str, value: float) -> str:
+    """A figure of the check in its KPI's format where it is a KPI (bookings, cycle time)."""
+    return format_kpi(name, value) if name in KPIS else f"{value:,.1f}"
+
+
 # -- sections ---------------------------------------------------------------------------------
 
 
@@ -104,7 +111,7 @@ def _scenarios(output: Output, lang: str) -> str:
             (_w("start", lang), cal.start),
             (_w("horizon", lang), cal.horizon_months),
             (_w("warmup", lang), cal.warmup_months),
-            (_w("leads", lang), f"{s.arrivals.rate_per_month:g}"),
+            (_w("leads_per_month", lang), f"{s.arrivals.rate_per_month:g}"),
         ]
         rows += [
             (f"{_w('headcount', lang)}: {label(p, lang)}", s.resources[p].headcount) for p in POOLS
@@ -128,7 +135,13 @@ def _check(output: Output, lang: str) -> str:
         wide = summary.pivot_table(
             index="measure", columns="capacity", values="value", aggfunc="first", sort=False
         )
-        rows = [(m, *(f"{v:,.1f}" for v in wide.loc[m].to_numpy())) for m in wide.index]
+        rows = [
+            (
+                label(str(m), lang) if m in KPIS else _w(str(m), lang),
+                *(_measure(str(m), float(v)) for v in wide.loc[m].to_numpy()),
+            )
+            for m in wide.index
+        ]
         head = (_w("measure", lang), *(str(c) for c in wide.columns))
         pools = [
             (
