@@ -3,7 +3,7 @@
 Every function takes the package's own objects (a :class:`~kamsim.results.Result`, an
 :class:`~kamsim.experiment.Experiment`, the tables of :mod:`kamsim.comparison` and
 :mod:`kamsim.sweep`, :class:`~kamsim.flips.Flips`) and returns a
-:class:`matplotlib.figure.Figure` built with the object API: nothing goes through pyplot's
+``matplotlib.figure.Figure`` built with the object API: nothing goes through pyplot's
 global state, so figures never leak into each other, and the caller saves or shows them
 (``fig.savefig("funnel.png")``).
 
