@@ -200,10 +200,32 @@ class Outcome:
 
     label: str
     replication: int
-    tables: dict[str, pa.Table]
-    """Arrow tables: a small fraction of a DataFrame's fixed overhead, so thousands of
-    replications' summaries stay small in the parent."""
+    tables: dict[str, bytes]
+    """Each kept table as Arrow IPC bytes (:func:`pack`): a DataFrame, or even an Arrow table,
+    costs about 100 kB of fixed overhead per replication (its column objects), the bytes
+    about a tenth of that, so thousands of replications' summaries stay small in the parent."""
     error: str | None = None
+
+
+def pack(table: pd.DataFrame | pa.Table) -> bytes:
+    """A table as Arrow IPC stream bytes (schema and pandas metadata included)."""
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
+
+
+def unpack(data: bytes) -> pa.Table:
+    """The table :func:`pack` made."""
+    return pa.ipc.open_stream(data).read_all()
+
+
+PACKED_AT_ONCE = 64
+"""Replications unpacked together when the tables are stacked: each unpacked table carries the
+fixed overhead :class:`Outcome` avoids, so they are combined in groups of this size."""
 
 
 def replicate(
@@ -229,7 +251,7 @@ def replicate(
         return Outcome(
             label,
             replication,
-            {name: pa.Table.from_pandas(tables[name], preserve_index=False) for name in kept},
+            {name: pack(tables[name]) for name in kept},
         )
     except Exception as err:  # recorded with its replication; the run goes on
         text = "".join(traceback.format_exception_only(type(err), err)).strip()
@@ -311,7 +333,7 @@ def experiment(
             for r in range(first, last):
                 if store is not None and store.finished(folders[label], r):
                     names = (*KEPT, "deals") if deals else KEPT
-                    tables = {n: store.read_arrow(folders[label], r, n) for n in names}
+                    tables = {n: pack(store.read_arrow(folders[label], r, n)) for n in names}
                     outcomes[(label, r)] = Outcome(label, r, tables)
                 else:
                     todo.append((label, r))
@@ -384,7 +406,7 @@ def _more_needed(
     totals = []
     for label in scenarios:
         values = [
-            float(outcomes[(label, r)].tables["kpis"].column(kpi)[0].as_py())
+            float(unpack(outcomes[(label, r)].tables["kpis"]).column(kpi)[0].as_py())
             for r in range(done)
             if outcomes[(label, r)].error is None
         ]
@@ -445,7 +467,13 @@ def _assemble(
                 if outcomes[(label, r)].error is None
             ]
             if mine:
-                table = pa.concat_tables(mine).to_pandas()
+                groups = [
+                    pa.concat_tables(
+                        [unpack(b) for b in mine[i : i + PACKED_AT_ONCE]]
+                    ).combine_chunks()
+                    for i in range(0, len(mine), PACKED_AT_ONCE)
+                ]
+                table = pa.concat_tables(groups).to_pandas()
                 variant = pd.Series([label] * len(table), dtype=variant_type)
                 table.insert(0, "variant", variant)
                 parts.append(table)

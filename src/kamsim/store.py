@@ -91,11 +91,9 @@ class RunStore:
             target = self.work / folder / table.file
             target.parent.mkdir(parents=True, exist_ok=True)
             if table.format == "csv":
-                # Arrow tables stacked, then one DataFrame: a DataFrame per part would cost
-                # tens of kB each, which thousands of replications notice.
-                parts = [self.read_arrow(folder, r, table.name) for r in replications]
-                frame = pa.concat_tables(parts).to_pandas() if parts else pd.DataFrame()
-                write_table(frame, target, "csv")
+                _append_csv(
+                    target, (self.part(folder, r) / f"{table.name}.parquet" for r in replications)
+                )
                 continue
             _append_parquet(
                 target, (self.part(folder, r) / f"{table.name}.parquet" for r in replications)
@@ -133,6 +131,22 @@ def write_part(part: Path, tables: dict[str, pd.DataFrame]) -> None:
         os.replace(tmp, part)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _append_csv(target: Path, parts: Iterator[Path]) -> None:
+    """Concatenate Parquet files into the CSV ``target`` (atomically), one part at a time: the
+    text is what one DataFrame of them all would write, without holding them all."""
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as f:
+            first = True
+            for path in parts:
+                pq.read_table(path).to_pandas().to_csv(f, header=first, index=False)
+                first = False
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
 
 
