@@ -35,6 +35,8 @@ class Parsed(HTMLParser):
         self.urls: list[str] = []
         self.rows: dict[str, int] = {}
         self._table: str | None = None
+        self._th = False
+        self.heads: dict[str, list[str]] = {}
         self.text: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -45,6 +47,8 @@ class Parsed(HTMLParser):
             self._table = a.get("id")
         if tag == "tr" and self._table:
             self.rows[self._table] = self.rows.get(self._table, 0) + 1
+        if tag == "th":
+            self._th = True
         if tag == "img":
             self.images.append(str(a.get("src")))
         for key in ("src", "href"):
@@ -54,9 +58,13 @@ class Parsed(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "table":
             self._table = None
+        if tag == "th":
+            self._th = False
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
+        if self._th and self._table:
+            self.heads.setdefault(self._table, []).append(data)
 
 
 def _report(folder: Path, *extra: str) -> Parsed:
@@ -154,6 +162,14 @@ def test_reports_of_compare_sweep_and_sensitivity(tmp_path: Path) -> None:
         assert tables <= set(parsed.ids), command
         assert {k for k, tag in parsed.ids.items() if tag == "figure"} == figures, command
         _self_contained(parsed)
+        for table_id in tables:  # every row and column of the command's own table
+            name = table_id.removeprefix("table-")
+            written = pd.read_csv(tmp_path / command / f"{name}.csv")
+            if name in ("comparison", "returns"):  # the others show their headline KPIs
+                assert parsed.rows[table_id] == 1 + len(written), table_id
+            assert set(parsed.heads[table_id]) <= set(written.columns), table_id
+        if command == "compare":
+            assert {"base", "variant_mean", "difference"} <= set(parsed.heads["table-comparison"])
 
 
 def test_a_chinese_report_labels_in_chinese(run_out: Path, tmp_path: Path) -> None:

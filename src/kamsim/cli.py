@@ -15,7 +15,7 @@ import contextlib
 import json
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -161,6 +161,11 @@ class Running:
     executor: Where
     scheduler: str | None
 
+    @classmethod
+    def of(cls, options: dict[str, Any]) -> Running:
+        """From a command's parameters, by name: every experiment command names them alike."""
+        return cls(**{f.name: options[f.name] for f in fields(cls)})
+
     def __post_init__(self) -> None:
         from kamsim.errors import Problem, ScenarioError
         from kamsim.io import check_output_folder
@@ -291,19 +296,7 @@ def run(
     from kamsim.steady import format_beside, pools_beside
 
     scen = _load(scenario, set_)
-    how = Running(
-        reps,
-        seed,
-        workers,
-        out,
-        resume,
-        quiet,
-        precision,
-        precision_kpi,
-        max_reps,
-        executor,
-        scheduler,
-    )
+    how = Running.of(locals())
     analytic = analytic_check(scen)
     typer.echo(analytic.format(short=True))
     result = _experiment(
@@ -359,19 +352,7 @@ def compare(
             raise _fail(ScenarioError([Problem(name, f"the name {scen.name!r} is used twice")]))
         scenarios[scen.name] = scen
     base_label = next(iter(scenarios))
-    how = Running(
-        reps,
-        seed,
-        workers,
-        out,
-        resume,
-        quiet,
-        precision,
-        precision_kpi,
-        max_reps,
-        executor,
-        scheduler,
-    )
+    how = Running.of(locals())
     result = _experiment(
         "compare",
         scenarios,
@@ -436,19 +417,7 @@ def sweep(
         scen.with_overrides(next(iter(points.values())))
     except ScenarioError as err:
         raise _fail(err) from None
-    how = Running(
-        reps,
-        seed,
-        workers,
-        out,
-        resume,
-        quiet,
-        precision,
-        precision_kpi,
-        max_reps,
-        executor,
-        scheduler,
-    )
+    how = Running.of(locals())
 
     def files(e: Experiment) -> dict[str, Any]:
         returns = returns_on_heads(e, axes)
@@ -530,19 +499,7 @@ def sensitivity(
     except ScenarioError as err:
         raise _fail(err) from None
     keys = [k.rpartition("=")[0] for k in variants if k.endswith("=low")]
-    how = Running(
-        reps,
-        seed,
-        workers,
-        out,
-        resume,
-        quiet,
-        precision,
-        precision_kpi,
-        max_reps,
-        executor,
-        scheduler,
-    )
+    how = Running.of(locals())
     result = _experiment(
         "sensitivity",
         variants,

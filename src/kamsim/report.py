@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 
 from kamsim import plots
 from kamsim.analysis import format_kpi
+from kamsim.comparison import COLUMNS
 from kamsim.comparison import compare as compare_variants
 from kamsim.experiment import Experiment
 from kamsim.flips import deal_flips
@@ -242,21 +243,7 @@ def _command(output: Output, lang: str) -> tuple[str, list[str]]:
         experiment = _experiment(output, output.labels)
         if table is None:
             table = compare_variants(experiment, base)
-        body = _csv_table(
-            table,
-            "table-comparison",
-            (
-                "variant",
-                "kpi",
-                "base_mean",
-                "variant_mean",
-                "difference",
-                "low",
-                "high",
-                "relative",
-                "better_share",
-            ),
-        )
+        body = _csv_table(table, "table-comparison", COLUMNS)
         figures.append(_figure(plots.forest(table, base, lang=lang), "forest", "forest"))
         base_run = output.result(base)
         flipped = {v: deal_flips(base_run, output.result(v)) for v in others}
