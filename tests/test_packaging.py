@@ -3,8 +3,9 @@
 ``.ci/run`` runs README's two commands verbatim in a brand-new virtual environment, so a
 dependency that only this machine happens to have cannot keep CI green. The import check ties
 every module imported by ``src/``, ``tests/``, ``benchmarks/`` and ``notebooks/`` to a
-requirement in ``pyproject.toml``: ``src/`` to ``[project].dependencies`` alone, the rest to
-those plus the ``dev`` extra.
+requirement in ``pyproject.toml``: ``src/`` to ``[project].dependencies`` alone (a module listed
+in ``EXTRA_MODULES`` also to its extras), the rest to those plus the ``dev`` extra. An extra
+that names kamsim itself (``kamsim[notebooks]``) brings that extra's requirements.
 
 Exempt: the standard library, ``__future__``, kamsim itself, modules that sit beside the
 importing file (``helpers``, ``conftest``, ...), relative imports, and optional imports (inside
@@ -36,6 +37,9 @@ FOLDERS = ("src", "tests", "benchmarks", "notebooks")
 PACKAGE = "kamsim"
 EXEMPT = frozenset({"__future__", PACKAGE})
 IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError"})
+EXTRA_MODULES = {"src/kamsim/workshop.py": ("notebooks",)}
+"""Modules of ``src/`` that need an optional extra, with the extras they may import from;
+nothing else imports them, so ``import kamsim`` works without the extra."""
 
 
 # -- README's commands --------------------------------------------------------------------------
@@ -76,11 +80,21 @@ def requirement_name(requirement: str) -> str:
 
 
 def requirements(*extras: str) -> list[str]:
-    """``[project].dependencies`` of pyproject.toml, plus the named optional extras."""
+    """``[project].dependencies`` of pyproject.toml, plus the named optional extras, with
+    kamsim's own extras that they name (``kamsim[notebooks]``) expanded."""
     project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
     found = list(project.get("dependencies", []))
-    for extra in extras:
-        found += project["optional-dependencies"][extra]
+    todo, seen = list(extras), set()
+    while todo:
+        extra = todo.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for requirement in project["optional-dependencies"][extra]:
+            found.append(requirement)
+            own = re.fullmatch(rf"\s*{PACKAGE}\s*\[([^\]]*)\]\s*", requirement)
+            if own:
+                todo += [name.strip() for name in own.group(1).split(",")]
     return found
 
 
@@ -187,14 +201,15 @@ def sources(top: Path) -> Iterator[tuple[str, Path, str]]:
 
 
 def test_every_import_is_declared_in_pyproject() -> None:
-    runtime = requirements()
     development = requirements("dev")
     problems = []
     checked = dict.fromkeys(FOLDERS, 0)
     for folder in FOLDERS:
-        declared = runtime if folder == "src" else development
         for label, parent, source in sources(ROOT / folder):
             checked[folder] += 1
+            declared = (
+                requirements(*EXTRA_MODULES.get(label, ())) if folder == "src" else development
+            )
             problems += [
                 f"{label}: {m}: {why}" for m, why in undeclared(source, parent, declared).items()
             ]
@@ -244,6 +259,12 @@ with contextlib.suppress(ModuleNotFoundError):
 def test_a_fallback_after_a_guarded_import_is_still_checked(tmp_path: Path) -> None:
     source = "try:\n    import kamsim_fast\nexcept ImportError:\n    import kamsim_slow\n"
     assert list(undeclared(source, tmp_path, [])) == ["kamsim_slow"]
+
+
+def test_kamsims_own_extras_named_in_an_extra_are_expanded() -> None:
+    development = {requirement_name(r) for r in requirements("dev")}
+    assert {"ipywidgets", "voila", "jupyterlab"} <= development  # through kamsim[notebooks]
+    assert all((ROOT / path).is_file() for path in EXTRA_MODULES)
 
 
 def test_requirement_names_are_normalised() -> None:
