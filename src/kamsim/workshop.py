@@ -383,6 +383,13 @@ def _compared(run_name: str, result: Result, base: Result, lang: str) -> str:
     return label(key, lang).format(name=run_name, reps=_reps(result), seed=result.seed)
 
 
+def _kpi_text(kpi: str, value: float, lang: str) -> str:
+    """A KPI's value in its unit: ``16.5%``, ``217 d``, ``429M``."""
+    unit = _kpi_unit(kpi)
+    text = _value_text(unit, value, lang)
+    return label("workshop.note.days", lang).format(days=text) if unit == "days" else text
+
+
 def _delta_text(kpi: str, delta: float, lang: str) -> str:
     """A difference in its KPI's unit, signed: ``+12.3M``, ``+2.4 pp``, ``-3.1 d``."""
     if not math.isfinite(delta):
@@ -728,7 +735,9 @@ def lost_figure(result: Result, base: Result, name: str = "", lang: str = "en") 
             )
         ax.set_yticks(y, [label(s, lang) for s in STAGES])
         ax.set_ylim(len(STAGES) - 0.5, -0.6)
-        ax.margins(x=0.16)
+        # Explicit limits: zero-width segments at the end of a stack are sticky edges that
+        # would stop a margin from making room for the numbers written beyond the bars.
+        ax.set_xlim(0, max(1.0, float(totals.max()), float(base_totals.max())) * 1.2)
         ax.set_xlabel(label("workshop.axis.lost", lang))
         _number_axis(ax.xaxis, lang)
         ax.grid(axis="x", alpha=0.3)
@@ -847,9 +856,10 @@ def executive_figure(
 def deal_trace(
     result: Result, deal_id: int, replication: int = 0, lang: str = "en"
 ) -> pd.DataFrame:
-    """One deal's journey as numbered steps in time order (``day``, ``stage``, ``event``, in
-    words): each stage entered, each wait for our people and how it ended, and how each
-    stage ended (passed, lost with its reason, or still open)."""
+    """One deal's journey as steps in time order (``day``, ``stage``, ``event`` in words):
+    each stage entered, each wait for our people and how it ended, and how each stage ended
+    (passed, lost with its reason, or still open). At one moment a stage ends before the
+    next begins, and a wait before the work it waited for."""
     events = _deal_events(result, deal_id, replication)
     end = result.scenario.calendar.horizon_days
     steps: list[tuple[float, int, str, str]] = []
@@ -859,7 +869,7 @@ def deal_trace(
         queued, started, ended = (float(r[k]) for k in ("queued_at", "started_at", "ended_at"))
         if pd.isna(r["pool"]):
             steps.append(
-                (queued, 0, stage, label("workshop.trace.enter", lang).format(stage=where))
+                (queued, 1, stage, label("workshop.trace.enter", lang).format(stage=where))
             )
             outcome = str(r["result"])
             if outcome == "passed":
@@ -870,30 +880,30 @@ def deal_trace(
                 text = label("workshop.trace.lost", lang).format(
                     stage=where, reason=label(outcome, lang)
                 )
-            steps.append((ended if math.isfinite(ended) else end, 3, stage, text))
+            steps.append((ended if math.isfinite(ended) else end, 0, stage, text))
             continue
         who = label(str(r["pool"]), lang)
         if math.isfinite(started):
             days = started - queued
             if days > 1e-9:
                 steps.append(
-                    (queued, 1, stage, label("workshop.trace.wait", lang).format(pool=who))
+                    (queued, 2, stage, label("workshop.trace.wait", lang).format(pool=who))
                 )
                 text = label("workshop.trace.start_after", lang).format(
                     pool=who, days=short_number(days, lang)
                 )
             else:
                 text = label("workshop.trace.start", lang).format(pool=who)
-            steps.append((started, 2, stage, text))
+            steps.append((started, 3, stage, text))
         elif math.isfinite(ended):
-            steps.append((queued, 1, stage, label("workshop.trace.wait", lang).format(pool=who)))
+            steps.append((queued, 2, stage, label("workshop.trace.wait", lang).format(pool=who)))
             text = label("workshop.trace.gave_up", lang).format(
                 pool=who, days=short_number(ended - queued, lang)
             )
-            steps.append((ended, 2, stage, text))
+            steps.append((ended, 3, stage, text))
         else:
             text = label("workshop.trace.still_waiting", lang).format(pool=who)
-            steps.append((queued, 1, stage, text))
+            steps.append((queued, 2, stage, text))
     steps.sort(key=lambda s: (s[0], s[1]))
     return pd.DataFrame(
         {
@@ -946,7 +956,7 @@ def interesting_deals(
         chosen = both[rows & ~both["deal_id"].isin(picked)].nlargest(quota, "value_r")
         picked += [int(d) for d in chosen["deal_id"]]
     out = []
-    by_id: dict[Any, dict[Any, Any]] = both.set_index("deal_id").to_dict("index")
+    by_id: dict[Any, dict[Any, Any]] = both.set_index("deal_id").loc[picked].to_dict("index")
     for deal_id in picked[:limit]:
         row = by_id[deal_id]
         b_row = pd.Series({k: row[f"{k}_b"] for k in ("outcome", "exit_reason")})
@@ -963,6 +973,21 @@ def interesting_deals(
 
 
 # -- the workshop --------------------------------------------------------------------------------
+
+
+def _table_html(table: pd.DataFrame) -> str:
+    """A plain HTML table with inline styles: the widget shows HTML as given, without the
+    notebook's stylesheet for tables."""
+    cell = "padding:2px 10px;text-align:left;border-bottom:1px solid #ddd;vertical-align:top"
+    head = "".join(f'<th style="{cell}">{html.escape(str(c))}</th>' for c in table.columns)
+    body = "".join(
+        "<tr>" + "".join(f'<td style="{cell}">{html.escape(str(v))}</td>' for v in row) + "</tr>"
+        for row in table.itertuples(index=False)
+    )
+    return (
+        f'<table style="border-collapse:collapse"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table>"
+    )
 
 
 def png(fig: Figure, dpi: float = 80.0) -> bytes:
@@ -1532,11 +1557,7 @@ class Workshop:
                 if better is None or abs(delta) < 1e-12
                 else ("#2e7d32" if good else "#c62828")
             )
-            shown = _value_text(unit, value, lang)
-            if unit == "currency":
-                shown += f" {currency}"
-            elif unit == "days":
-                shown = label("workshop.note.days", lang).format(days=shown)
+            shown = _kpi_text(kpi, value, lang) + (f" {currency}" if unit == "currency" else "")
             cards.append(
                 '<div style="border:1px solid #ccc;border-radius:6px;padding:4px 12px;'
                 'min-width:130px">'
@@ -1591,12 +1612,11 @@ class Workshop:
             "; ".join(record.settings.changes(self.base, lang)) or "-" for record in self.runs
         ]
         for kpi in LOG_KPIS:
-            unit = _kpi_unit(kpi)
             shown[label(kpi, lang)] = [
-                f"{_value_text(unit, v, lang)} ({_delta_text(kpi, d, lang)})"
+                f"{_kpi_text(kpi, v, lang)} ({_delta_text(kpi, d, lang)})"
                 for v, d in zip(table[kpi], table[f"{kpi}_delta"], strict=True)
             ]
-        return shown.to_html(index=False, escape=True, border=0)
+        return _table_html(shown)
 
     def _traces_html(self, deal_id: int) -> str:
         parts = []
@@ -1608,7 +1628,7 @@ class Workshop:
             shown.columns = pd.Index(headers)
             parts.append(
                 f'<div style="flex:1;min-width:360px"><b>{html.escape(name)}</b>'
-                f"{shown.to_html(index=False, escape=True, border=0)}</div>"
+                f"{_table_html(shown)}</div>"
             )
         return f'<div style="display:flex;gap:16px;flex-wrap:wrap">{"".join(parts)}</div>'
 
