@@ -71,17 +71,19 @@ def shared() -> ResultCache:
     return ResultCache(size=256)
 
 
+@pytest.fixture(scope="module")
+def room(shared: ResultCache) -> Workshop:
+    """One workshop for the tests below, as a facilitator keeps one for a session."""
+    return build_workshop(BASELINE, reps=REPS, horizon_months=MONTHS, seed=SEED, cache=shared)
+
+
 @pytest.fixture
-def ws(calls: list[tuple[int, int]], shared: ResultCache, tmp_path: Path) -> Workshop:
-    """A new workshop (its own log, controls and seed) on the shared runs."""
-    return build_workshop(
-        BASELINE,
-        reps=REPS,
-        horizon_months=MONTHS,
-        seed=SEED,
-        export_folder=tmp_path / "out",
-        cache=shared,
-    )
+def ws(room: Workshop, calls: list[tuple[int, int]], tmp_path: Path) -> Workshop:
+    """The session's workshop after Reset: the first market, the baseline's levers, a log
+    with the baseline only (what Reset promises, tested below)."""
+    room.reset()
+    room.w.export_folder.value = str(tmp_path / "out")
+    return room
 
 
 @pytest.fixture
@@ -151,17 +153,22 @@ def test_the_baselines_settings_put_back_the_baseline() -> None:
     assert again.model_dump() == scenario.model_dump()
 
 
-def test_only_the_workshop_imports_ipywidgets() -> None:
-    importers = set()
+def test_only_the_workshop_imports_ipywidgets_and_nothing_imports_the_workshop() -> None:
+    """So ``import kamsim`` (lazy, see test_lean) and every other module work without the
+    notebooks extra."""
+    found: dict[str, set[str]] = {"ipywidgets": set(), "kamsim.workshop": set()}
     for path in (ROOT / "src" / "kamsim").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             if isinstance(node, ast.ImportFrom):
-                names = [node.module or ""]
-            if any(n.split(".")[0] == "ipywidgets" for n in names):
-                importers.add(path.name)
-    assert importers == {"workshop.py"}
-    code = "import kamsim, sys\nkamsim.plots\nprint('ipywidgets' in sys.modules)"
+                module = node.module or ""
+                names = [module, *(f"{module}.{a.name}" for a in node.names)]
+            for name in names:
+                for watched, importers in found.items():
+                    if name == watched or name.startswith(f"{watched}."):
+                        importers.add(path.name)
+    assert found == {"ipywidgets": {"workshop.py"}, "kamsim.workshop": set()}
+    code = "import kamsim, sys\nprint('ipywidgets' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
@@ -174,6 +181,7 @@ def test_only_the_workshop_imports_ipywidgets() -> None:
 def test_the_run_button_logs_the_controls_with_deltas_against_the_baseline(
     ws: Workshop,
 ) -> None:
+    callbacks = ws.callbacks
     ws.w.headcount["presales"].value = 5
     ws.w.engagement.value = "proposal"
     ws.w.name.value = "Table 3: fewer presales, executives early"
@@ -191,7 +199,7 @@ def test_the_run_button_logs_the_controls_with_deltas_against_the_baseline(
         )
     assert "simulated" in ws.w.status.value
     assert "Table 3" in ws.w.log.value
-    assert ws.callbacks == 1
+    assert ws.callbacks == callbacks + 1  # setting the controls fires nothing
     ws.set_controls(ws.base)
     ws.w.wip_cap.value = ws._cap_values.index(15)
     ws.w.name.value = ""
@@ -283,7 +291,7 @@ def test_scrubbing_moves_the_cursor_over_the_computed_run_without_simulating(
 ) -> None:
     ws.w.headcount["presales"].value = 5
     ws.w.run.click()
-    simulated, run = len(calls), ws.current.result
+    callbacks, simulated, run = ws.callbacks, len(calls), ws.current.result
     base = ws.baseline
     shown = bytes(ws.w.images["queues"].value)
     for month in (3, 14, 0, MONTHS - 1):
@@ -301,7 +309,7 @@ def test_scrubbing_moves_the_cursor_over_the_computed_run_without_simulating(
         assert bytes(ws.w.images["queues"].value) != shown
         shown = bytes(ws.w.images["queues"].value)
     assert len(calls) == simulated
-    assert ws.callbacks == 1 + 4
+    assert ws.callbacks == callbacks + 4
 
 
 def test_the_stage_queues_add_up_to_the_pools_queues() -> None:

@@ -3,11 +3,12 @@
 The room changes a few levers (headcount per pool, when executives engage, how hard we
 qualify, the bid margin, a WIP cap), presses Run, and sees within seconds what the pipeline
 does, always against the baseline drawn as a grey ghost (Littlefield's "do-nothing team",
-Zensimu's "vs. R1"). Everything the lessons of the best teaching simulations ask for is here
-(``WORKSHOP.md``): the same customers in every run (common random numbers, the seed on
-screen, a "new market" button), a named scenario log with deltas, a time cursor that scrubs
-over a run already computed, four fixed debrief views, one deal followed under two policies,
-and a facilitator panel with a preset per act, reset and export.
+Zensimu's "vs. R1"). What the best teaching simulations do in a room is here: the same
+customers in every run (common random numbers, the seed on screen, a "new market" button),
+a named scenario log with deltas, a time cursor that scrubs over a run already computed,
+four fixed debrief views, one deal followed under two policies, short scripted acts with a
+question to predict before the reveal, and a facilitator panel with a preset per act, reset
+and export.
 
 How it is built, and why:
 
@@ -15,9 +16,10 @@ How it is built, and why:
   ``new_market``, ``preset``, ``reset``, ``export``, ``figures``), so tests drive the app in
   plain pytest by setting widget values and calling ``button.click()``, then read the log
   and the figures' artists; no browser is needed.
-- Results are cached in memory, least recently used first out, by (settings, seed): every
-  lever is discrete, so going back to a setting is a lookup, and :meth:`Workshop.precompute`
-  warms the acts and the debrief grids before the room arrives.
+- Results are cached in memory, least recently used first out, by (settings, seed) (and the
+  scenario and replications, so one cache can serve several workshops): every lever is
+  discrete, so going back to a setting is a lookup, and :meth:`Workshop.precompute` warms
+  the acts and the debrief grids before the room arrives.
 - Charts are matplotlib figures built with the object API and rendered to PNG into
   ``ipywidgets.Image`` widgets: no pyplot state, no dependence on the kernel's plotting
   backend, the same in JupyterLab, Voilà and pytest, and no flicker on redraw. Only the view
@@ -268,7 +270,7 @@ ACTS: Final[tuple[Act, ...]] = (
     ),
     Act("act5", "lost", lambda base: {"wip_cap": 15}),
 )
-"""The session's acts (WORKSHOP.md, "scripted acts"): the baseline; presales short by three;
+"""The session's acts, each under ten minutes: the baseline; presales short by three;
 the same shortage followed deal by deal; executives engaging at the proposal; a WIP cap of
 15, after which each table tries its own policy."""
 
@@ -276,7 +278,7 @@ the same shortage followed deal by deal; executives engaging at the proposal; a 
 # -- runs ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Run:
     """One run of the log: its name, levers, market (seed) and tables."""
 
@@ -419,6 +421,7 @@ class QueuesView:
         self.wip, self.base_wip = wip_by_stage(result), wip_by_stage(base)
         self.last = len(self.queue) - 1
         self.month = self.last
+        warm = min(result.scenario.calendar.warmup_months, self.last)
         months = np.arange(len(self.queue))
         self._background: Any = None
         self._dpi = 0.0
@@ -450,6 +453,19 @@ class QueuesView:
                     0, color="0.2", lw=1.0, ls=":", gid=f"cursor:{stage}"
                 )
                 ax.set_title(label(stage, lang), fontsize="medium")
+                delta = float(
+                    self.queue[stage][warm:].mean() - self.base_queue[stage][warm:].mean()
+                )
+                ax.text(
+                    0.04,
+                    0.92,
+                    label("workshop.note.delta", lang).format(delta=_signed(delta, lang)),
+                    transform=ax.transAxes,
+                    va="top",
+                    fontsize="small",
+                    color=colour,
+                    gid=f"queue_delta:{stage}",
+                )
                 ax.grid(alpha=0.3)
                 ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
                 if i % 3:
@@ -652,18 +668,7 @@ def hockey_figure(
                     color=_LOG_POINT,
                 )
         _ghost_point(ax, base, util, wait, lang)
-        if current is not None and math.isfinite(_mean(current[1], wait)):
-            name, r = current
-            ax.plot(
-                [_mean(r, util)],
-                [_mean(r, wait)],
-                marker="o",
-                ms=11,
-                color=_RUN,
-                ls="none",
-                gid="current",
-                label=label("workshop.legend.this_run", lang) + f": {name}",
-            )
+        _current_point(ax, base, current, util, wait, lang)
         ax.set_xlabel(label("workshop.axis.util", lang).format(pool=label(pool, lang)))
         ax.set_ylabel(label("workshop.axis.wait", lang).format(pool=label(pool, lang)))
         _number_axis(ax.xaxis, lang, "share")
@@ -675,6 +680,41 @@ def hockey_figure(
         detail = label("workshop.title.market", lang).format(seed=base.seed, reps=_reps(base))
         _title(fig, what, detail)
         return _finish(fig)
+
+
+def _current_point(
+    ax: Axes, base: Result, current: tuple[str, Result] | None, x: str, y: str, lang: str
+) -> None:
+    """The current run as a large point, with its difference from the baseline beside it."""
+    if current is None:
+        return
+    name, result = current
+    cx, cy = _mean(result, x), _mean(result, y)
+    if not (math.isfinite(cx) and math.isfinite(cy)):
+        return
+    ax.plot(
+        [cx],
+        [cy],
+        marker="o",
+        ms=11,
+        color=_RUN,
+        ls="none",
+        gid="current",
+        label=label("workshop.legend.this_run", lang) + f": {name}",
+    )
+    dx, dy = cx - _mean(base, x), cy - _mean(base, y)
+    low, high = ax.dataLim.intervalx
+    right = cx > (low + high) / 2  # write the difference towards the middle of the chart
+    ax.annotate(
+        f"Δ {_delta_text(x, dx, lang)}, {_delta_text(y, dy, lang)}",
+        (cx, cy),
+        xytext=(-12 if right else 12, 8),
+        textcoords="offset points",
+        ha="right" if right else "left",
+        fontsize="small",
+        color=_RUN,
+        gid="current_delta",
+    )
 
 
 def _ghost_point(ax: Axes, base: Result, x: str, y: str, lang: str) -> None:
@@ -750,7 +790,8 @@ def lost_figure(result: Result, base: Result, name: str = "", lang: str = "en") 
 
 
 def _signed(x: float, lang: str) -> str:
-    if x == 0 or not math.isfinite(x):
+    """A signed difference with three significant digits; below 0.005 it is none."""
+    if not math.isfinite(x) or abs(x) < 0.005:
         return "±0"
     return ("+" if x > 0 else "-") + short_number(abs(x), lang)
 
@@ -814,30 +855,7 @@ def executive_figure(
                     color=_LOG_POINT,
                 )
         _ghost_point(ax, base, x, y, lang)
-        if current is not None:
-            name, r = current
-            cx, cy = _mean(r, x), _mean(r, y)
-            ax.plot(
-                [cx],
-                [cy],
-                marker="o",
-                ms=11,
-                color=_RUN,
-                ls="none",
-                gid="current",
-                label=label("workshop.legend.this_run", lang) + f": {name}",
-            )
-            dx, dy = cx - _mean(base, x), cy - _mean(base, y)
-            note = f"Δ {_delta_text(x, dx, lang)}, {_delta_text(y, dy, lang)}"
-            ax.annotate(
-                note,
-                (cx, cy),
-                xytext=(10, 8),
-                textcoords="offset points",
-                fontsize="small",
-                color=_RUN,
-                gid="current_delta",
-            )
+        _current_point(ax, base, current, x, y, lang)
         ax.set_xlabel(label("workshop.axis.exec_days", lang))
         ax.set_ylabel(_kpi_axis(y, base.scenario.calendar.currency, lang))
         _number_axis(ax.yaxis, lang, "share")
