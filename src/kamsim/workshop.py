@@ -136,7 +136,7 @@ LOG_KPIS: Final[tuple[str, ...]] = (
 """The KPIs of the scenario log (each with a ``<kpi>_delta`` column)."""
 VIEWS: Final[tuple[str, ...]] = ("queues", "hockey", "lost", "executive", "journey")
 """The chart views, in tab order (the scenario log is the last tab)."""
-VIEW_CACHE: Final = 8
+VIEW_CACHE: Final = 16
 """Queues charts kept laid out (each a figure with its saved background)."""
 RANK_KPI: Final = "contribution"
 """The log ranks runs by this KPI's delta: what the business keeps after paying its people,
@@ -1372,7 +1372,8 @@ class Workshop:
         target.mkdir(parents=True, exist_ok=True)
         written = [target / "log.csv"]
         self.log().to_csv(written[0], index=False)
-        for view, fig in self.figures().items():
+        views = [v for v in VIEWS if v != "journey" or self.w.deal.value is not None]
+        for view, fig in self.figures(views).items():
             path = target / f"{view}.png"
             fig.savefig(path, dpi=120)
             written.append(path)
@@ -1497,6 +1498,10 @@ class Workshop:
         self.w.images["queues"].value = self._queues.frame(month, self.dpi)
 
     def _draw(self, view: str) -> None:
+        if view == "journey" and self.w.deal.value is None:  # no deal to follow in this run
+            self.w.trace.value = ""
+            self._stale.discard(view)
+            return
         if view == "queues":
             run = self.current
             base = self.result(self.base, run.seed)
