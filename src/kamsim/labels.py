@@ -242,6 +242,185 @@ _TEXT: Final[dict[str, tuple[str, str]]] = {
     "report.no_report_plots": ("No pictures for this command.", "此命令无图表。"),
 }
 
+_WORKSHOP: Final[dict[str, tuple[str, str]]] = {
+    # the interactive workshop (kamsim.workshop): controls, buttons, views, acts
+    "workshop.controls": ("Your decisions", "你的决策"),
+    "workshop.headcount": ("{pool}", "{pool}"),
+    "workshop.engagement": ("Executives engage at", "高层介入阶段"),
+    "workshop.never": ("never", "不介入"),
+    "workshop.executive_wait": ("Executive busy", "高管没空时"),
+    "workshop.wait": ("deal waits", "商机等待"),
+    "workshop.skip": ("go without", "不等高管"),
+    "workshop.qualification": ("Qualify", "资格审核"),
+    "workshop.qualification.all": ("all grades", "全部等级"),
+    "workshop.qualification.a_to_c": ("grades A–C", "仅A–C类客户"),
+    "workshop.qualification.ab": ("grades A/B", "仅A/B类客户"),
+    "workshop.qualification.ab_margin": ("grades A/B, margin ≥ 15%", "仅A/B类且毛利≥15%"),
+    "workshop.qualification.scenario": ("as the scenario says", "按场景设定"),
+    "workshop.bid_margin": ("Bid only at margin ≥", "投标最低毛利"),
+    "workshop.always_bid": ("always bid", "总是投标"),
+    "workshop.wip_cap": ("Deals per AM, at most", "每位客户经理商机上限"),
+    "workshop.no_cap": ("no cap", "不设上限"),
+    "workshop.name": ("Run name", "方案名称"),
+    "workshop.name_hint": ("e.g. Table 3: +2 presales", "例如：第3桌：售前+2"),
+    "workshop.run": ("Run", "运行"),
+    "workshop.new_market": ("New market", "换一个市场"),
+    "workshop.seed": (
+        "Market (seed) {seed}: every run meets the same customers",
+        "市场（种子）{seed}：每次运行面对相同的客户",
+    ),
+    "workshop.reset": ("Reset", "重置"),
+    "workshop.export": ("Export log and charts", "导出记录与图表"),
+    "workshop.export_folder": ("Folder", "文件夹"),
+    "workshop.exported": ("Wrote {n} files to {folder}", "已写入 {n} 个文件到 {folder}"),
+    "workshop.facilitator": ("Facilitator", "主持人面板"),
+    "workshop.hide": ("Predict first: hide results", "先预测：隐藏结果"),
+    "workshop.reveal": ("Reveal", "揭晓"),
+    "workshop.hidden": (
+        "Results are ready. Take the room's predictions, then reveal.",
+        "结果已算好。请大家先预测，再揭晓。",
+    ),
+    "workshop.ran": (
+        "Run {number} “{name}”: on screen in {seconds} s, {how}",
+        "方案 {number}“{name}”：{seconds} 秒完成显示，{how}",
+    ),
+    "workshop.cached": ("from the cache", "来自缓存"),
+    "workshop.simulated": ("simulated {reps} replications", "模拟了 {reps} 次重复"),
+    "workshop.baseline": ("Baseline", "基准"),
+    "workshop.new_market_name": ("{name}, market {seed}", "{name}，市场 {seed}"),
+    "workshop.month": ("Month", "月份"),
+    "workshop.pool": ("Pool", "资源池"),
+    "workshop.deal": ("Deal", "商机"),
+    "workshop.vs_baseline": ("vs baseline", "相对基准"),
+    "workshop.tab.queues": ("Queues building", "排队积压"),
+    "workshop.tab.hockey": ("Wait vs utilisation", "等待与利用率"),
+    "workshop.tab.lost": ("Deals lost", "丢单分析"),
+    "workshop.tab.executive": ("Executive time", "高层投入"),
+    "workshop.tab.journey": ("One deal's journey", "单个商机历程"),
+    "workshop.tab.log": ("Scenario log", "方案记录"),
+    # chart titles, axes and legends
+    "workshop.title.queues": (
+        "Queues building: deals waiting for our people, per stage",
+        "排队积压：各阶段等待我方人员的商机",
+    ),
+    "workshop.title.board": ("The pipeline in month {month}", "第 {month} 月的管道"),
+    "workshop.title.hockey": ("Waiting against utilisation: {pool}", "等待时间与利用率：{pool}"),
+    "workshop.title.lost": (
+        "Deals lost by stage and reason, after the warm-up",
+        "按阶段与原因的丢单（预热期之后）",
+    ),
+    "workshop.title.executive": ("Executive time against win rate", "高层投入与赢率"),
+    "workshop.title.compared": (
+        "{name} against the baseline (grey): {reps} replications, seed {seed}",
+        "{name} 对比基准（灰色）：{reps} 次重复，种子 {seed}",
+    ),
+    "workshop.title.market": (
+        "runs in market (seed) {seed}, {reps} replications each; baseline grey",
+        "市场（种子）{seed} 中的方案，每个 {reps} 次重复；基准为灰色",
+    ),
+    "workshop.axis.queue": ("Deals waiting (mean)", "排队商机数（均值）"),
+    "workshop.axis.deals_in_stage": ("Deals in stage (mean)", "阶段内商机数（均值）"),
+    "workshop.axis.util": (
+        "Utilisation of {pool}, after the warm-up",
+        "{pool}利用率（预热期之后）",
+    ),
+    "workshop.axis.wait": ("Mean wait for {pool} (days)", "等待{pool}的平均天数"),
+    "workshop.axis.lost": ("Deals lost per replication (mean)", "每次重复的丢单数（均值）"),
+    "workshop.axis.exec_days": (
+        "Days each executive spends with customers per month",
+        "每位高管每月拜访客户天数",
+    ),
+    "workshop.legend.baseline": ("baseline", "基准"),
+    "workshop.legend.cursor": ("month {month}", "第 {month} 月"),
+    "workshop.legend.waiting": ("waiting for our people", "等待我方人员"),
+    "workshop.legend.working": ("being worked on", "正在推进"),
+    "workshop.legend.grid": ("{pool}: headcount {low}–{high}", "{pool}：{low}–{high} 人"),
+    "workshop.legend.engagement": ("executives engage at each stage", "高层在各阶段介入"),
+    "workshop.legend.runs": ("runs in the log", "记录中的方案"),
+    "workshop.legend.this_run": ("this run", "本次运行"),
+    "workshop.note.delta": ("Δ {delta}", "Δ {delta}"),
+    "workshop.note.days": ("{days} d", "{days} 天"),
+    "workshop.note.points": ("{points} pp", "{points} 个百分点"),
+    # headline and the one-line why
+    "workshop.why.busiest": (
+        "Busiest: {pool} at {util} (baseline {base_util}); a deal waits {wait} for them "
+        "(baseline {base_wait}).",
+        "最忙：{pool}，利用率 {util}（基准 {base_util}）；"
+        "商机平均等待 {wait}（基准 {base_wait}）。",
+    ),
+    "workshop.why.cold": (
+        "{n} deals per replication went cold waiting (baseline {base}).",
+        "每次重复有 {n} 个商机因等待过久流失（基准 {base}）。",
+    ),
+    # one deal's journey
+    "workshop.trace.day": ("Day", "天"),
+    "workshop.trace.stage": ("Stage", "阶段"),
+    "workshop.trace.event": ("What happens", "发生了什么"),
+    "workshop.trace.enter": ("enters {stage}", "进入{stage}"),
+    "workshop.trace.wait": ("waits for {pool}", "等待{pool}"),
+    "workshop.trace.start": ("{pool}: work starts", "{pool}开始工作"),
+    "workshop.trace.start_after": (
+        "{pool}: work starts after {days} d waiting",
+        "等待 {days} 天后{pool}开始工作",
+    ),
+    "workshop.trace.gave_up": (
+        "the customer gives up waiting for {pool} after {days} d",
+        "客户等待{pool} {days} 天后放弃",
+    ),
+    "workshop.trace.still_waiting": ("still waiting for {pool}", "仍在等待{pool}"),
+    "workshop.trace.passed": ("passes {stage}", "通过{stage}"),
+    "workshop.trace.lost": ("lost at {stage}: {reason}", "于{stage}丢单：{reason}"),
+    "workshop.trace.open": ("still in {stage} when the run ends", "运行结束时仍在{stage}"),
+    "workshop.deal_option": (
+        "Deal {deal} · {grade} · {value}: {base} → {run}",
+        "商机 {deal} · {grade} · {value}：{base} → {run}",
+    ),
+    "workshop.outcome.won": ("won", "赢单"),
+    "workshop.outcome.open": ("open", "在途"),
+    "workshop.outcome.lost": ("lost: {reason}", "丢单：{reason}"),
+    # the log's columns
+    "workshop.col.run": ("#", "#"),
+    "workshop.col.name": ("Run", "方案"),
+    "workshop.col.seed": ("Seed", "种子"),
+    "workshop.col.rank": ("Rank", "排名"),
+    "workshop.col.settings": ("Settings", "设置"),
+    # facilitator presets: one per act
+    "workshop.act1": ("Act 1 · Baseline", "第一幕 · 基准"),
+    "workshop.act1.prompt": (
+        "Our pipeline as it runs today. Before we look: in which stage do we lose most "
+        "deals, and where do deals wait for our people?",
+        "今天的销售管道。先猜一猜：哪个阶段丢单最多？商机在哪里等待我方人员？",
+    ),
+    "workshop.act2": ("Act 2 · Presales short", "第二幕 · 售前紧缺"),
+    "workshop.act2.prompt": (
+        "Presales drops from {base_presales} to {presales} engineers. Predict the win rate "
+        "(now {win_rate}) and the bookings.",
+        "售前工程师从 {base_presales} 人减到 {presales} 人。"
+        "请预测赢率（现为 {win_rate}）和签约额。",
+    ),
+    "workshop.act3": ("Act 3 · Why waiting loses deals", "第三幕 · 等待为何丢单"),
+    "workshop.act3.prompt": (
+        "Same market, same customer, two policies. Follow one deal: where does it wait, and "
+        "why is it lost?",
+        "同一市场、同一客户、两种做法。跟踪一个商机：它在哪里等待？为什么丢单？",
+    ),
+    "workshop.act4": ("Act 4 · Executives early", "第四幕 · 高层提前介入"),
+    "workshop.act4.prompt": (
+        "Executives join at the proposal instead of at {base_engagement}. What does it win, "
+        "and what does it cost in executive days?",
+        "高层在提案阶段而非{base_engagement}阶段介入。能多赢多少？要花多少高管时间？",
+    ),
+    "workshop.act5": ("Act 5 · Focus: a WIP cap", "第五幕 · 聚焦：在途上限"),
+    "workshop.act5.prompt": (
+        "Each account manager carries at most {wip_cap} active deals. Fewer deals, more "
+        "focus: do we win more? Then each table tries its own policy.",
+        "每位客户经理最多同时跟进 {wip_cap} 个商机。商机更少、更专注：会赢得更多吗？"
+        "之后各桌尝试自己的策略。",
+    ),
+}
+"""The workshop's words (:mod:`kamsim.workshop`)."""
+
+
 _KEYED: Final[tuple[dict[str, tuple[str, str]], ...]] = (
     _STAGES,
     _POOLS,
@@ -251,6 +430,7 @@ _KEYED: Final[tuple[dict[str, tuple[str, str]], ...]] = (
     _UNITS,
     _FLIPS,
     _TEXT,
+    _WORKSHOP,
 )
 
 
