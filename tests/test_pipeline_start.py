@@ -296,6 +296,12 @@ def test_a_pipeline_changes_no_new_lead_and_is_reproducible(short) -> None:
         if deal.grade is not None:
             assert mine.loc[OPEN_BASE + i, "grade"] == deal.grade
     assert (mine["owner"].notna()).all()
+    by_name: dict[str, set[int]] = {}
+    for i, deal in enumerate(pipeline.deals):  # no one carries 20 deals: each keeps theirs
+        if deal.owner is not None:
+            by_name.setdefault(deal.owner, set()).add(int(mine.loc[OPEN_BASE + i, "owner"]))
+    assert all(len(owners) == 1 for owners in by_name.values()), by_name
+    assert len(set().union(*by_name.values())) == len(by_name)
 
 
 def test_leads_before_the_as_of_date_are_not_simulated(short) -> None:

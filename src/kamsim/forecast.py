@@ -304,7 +304,14 @@ def format_forecast(fc: Forecast) -> str:
     last = _month_labels(cal.start, cal.horizon_months)[-1][0]
     source = f" from {os.path.basename(pipeline.source)}" if pipeline.source else ""
     rate = scenario.arrivals.rate_per_month
-    leads = "no new leads" if rate == 0 else f"new leads at {rate:g} a month"
+    until = cal.arrivals_until_days
+    if rate == 0 or until <= pipeline.offset(scenario):
+        leads = "no new leads"
+    elif until < cal.horizon_days:
+        stop = cal.start + dt.timedelta(days=math.floor(until))
+        leads = f"new leads at {rate:g} a month until {stop}"
+    else:
+        leads = f"new leads at {rate:g} a month"
     lines = [
         f"forecast: {scenario.name} as of {pipeline.as_of} through {last} ({fc.horizon} "
         f"asked: {cal.horizon_months} month(s), the first from the as-of date)",
