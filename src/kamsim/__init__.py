@@ -1,6 +1,7 @@
 """kamsim: simulate key-account (B2B, tender-driven) sales and test policy changes.
 
-The public API: ``load_scenario`` -> ``check`` (analytic) and ``simulate`` / ``run`` -> tables;
+The public API: ``load_scenario`` -> ``check`` (analytic) and ``simulate`` / ``run`` -> tables,
+from an empty pipeline or from the deals open today (``OpenPipeline``, ``read_pipeline``);
 ``kamsim.plots`` draws them, ``label`` names keys in English or Chinese.
 
 Its names are loaded on first use (module ``__getattr__``), so ``import kamsim`` and the
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from kamsim.flips import deal_flips
     from kamsim.io import load_scenario
     from kamsim.labels import LANGS, label
+    from kamsim.pipeline import OpenDeal, OpenPipeline, read_pipeline
     from kamsim.results import Result
     from kamsim.scenario import Scenario
     from kamsim.simulation import run, simulate
@@ -35,6 +37,9 @@ _HOMES = {
     "LANGS": "kamsim.labels",
     "label": "kamsim.labels",
     "load_scenario": "kamsim.io",
+    "OpenDeal": "kamsim.pipeline",
+    "OpenPipeline": "kamsim.pipeline",
+    "read_pipeline": "kamsim.pipeline",
     "Result": "kamsim.results",
     "Scenario": "kamsim.scenario",
     "run": "kamsim.simulation",
@@ -45,6 +50,8 @@ _HOMES = {
 __all__ = [
     "LANGS",
     "Check",
+    "OpenDeal",
+    "OpenPipeline",
     "Problem",
     "Result",
     "Scenario",
@@ -55,6 +62,7 @@ __all__ = [
     "label",
     "load_scenario",
     "plots",
+    "read_pipeline",
     "run",
     "simulate",
 ]

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from kamsim.errors import ScenarioError
     from kamsim.experiment import Experiment
+    from kamsim.pipeline import OpenPipeline
     from kamsim.scenario import Scenario
 
 OVERLOADED_EXIT = 3
@@ -196,10 +197,12 @@ def _experiment(
     base: Scenario | None = None,
     deals: bool = False,
     outputs: Callable[[Experiment], dict[str, Any]] | None = None,
+    pipeline: OpenPipeline | None = None,
 ) -> Experiment:
     """Run ``variants`` as ``how`` says, turning bad input into ``error:`` lines and exit 2.
     With --out, ``outputs`` adds the command's own files to the folder (written before the
-    folder replaces --out, so it appears whole)."""
+    folder replaces --out, so it appears whole); ``pipeline`` starts every replication from
+    those open deals."""
     from kamsim.errors import Problem, ScenarioError
     from kamsim.experiment import experiment
 
@@ -222,6 +225,7 @@ def _experiment(
                 precision_kpi=how.precision_kpi,
                 max_reps=max(how.max_reps, how.reps),
                 outputs=outputs,
+                pipeline=pipeline,
             )
     except ScenarioError as err:
         raise _fail(err) from None
@@ -524,6 +528,90 @@ def sensitivity(
         high = _interval(kpi, r["high_effect"], r["high_low"], r["high_high"])
         typer.echo(f"{r['param']:<{width}} {low:>40} {high:>40} {_fmt(kpi, r['swing']):>16}")
     _wrote(out, "sensitivity.csv")
+    _report_failures(result)
+
+
+@app.command()
+def forecast(
+    scenario: ScenarioArg,
+    pipeline: Annotated[
+        Path,
+        typer.Option(
+            help="CSV of the deals open on --as-of: deal_id, stage, entered_stage_at, value "
+            "(optional grade, account, owner).",
+            show_default=False,
+        ),
+    ],
+    as_of: Annotated[
+        str,
+        typer.Option(help="The date the pipeline stands at, e.g. 2017-03-15.", show_default=False),
+    ],
+    horizon: Annotated[
+        str, typer.Option(help="How far ahead: months or days, e.g. 6m, 3m, 90d.")
+    ] = "6m",
+    reps: Annotated[int, typer.Option(min=1, max=MAX_REPS, help="Number of replications.")] = 100,
+    seed: SeedOpt = 0,
+    set_: SetOpt = None,
+    out: OutOpt = None,
+    workers: WorkersOpt = None,
+    resume: ResumeOpt = False,
+    quiet: QuietOpt = False,
+    precision: PrecisionOpt = None,
+    precision_kpi: PrecisionKpiOpt = "bookings",
+    max_reps: MaxRepsOpt = 200,
+    executor: ExecutorOpt = Where.local,
+    scheduler: SchedulerOpt = None,
+) -> None:
+    """Forecast bookings and won deals from the deals open on --as-of plus new leads: per
+    month and quarter, P10 / P50 / P90 across replications, the mean with its 95% interval
+    and the part from today's pipeline. --out adds forecast.csv to the run's folder."""
+    import datetime as dt
+
+    from kamsim.errors import Problem, ScenarioError
+    from kamsim.forecast import FORECAST_FILE, Forecast, forecast_scenario, parse_horizon
+    from kamsim.pipeline import read_pipeline
+
+    scen = _load(scenario, set_)
+    try:
+        try:
+            date = dt.date.fromisoformat(as_of.strip())
+        except ValueError:
+            raise ScenarioError(
+                [Problem("--as-of", f"{as_of!r} is not a date (YYYY-MM-DD)")]
+            ) from None
+        span = parse_horizon(horizon)
+        run_scenario = forecast_scenario(scen, date, span)
+        open_deals = read_pipeline(pipeline, date, run_scenario)
+    except ScenarioError as err:
+        raise _fail(err) from None
+    how = Running(
+        reps,
+        seed,
+        workers,
+        out,
+        resume,
+        quiet,
+        precision,
+        precision_kpi,
+        max_reps,
+        executor,
+        scheduler,
+    )
+    result = _experiment(
+        "forecast",
+        {scen.name: run_scenario},
+        how,
+        deals=True,
+        pipeline=open_deals,
+        outputs=lambda e: {
+            FORECAST_FILE: Forecast.of(e, open_deals, span).table,
+            CHECK_FILE: _checks({scen.name: run_scenario}),
+        },
+    )
+    if result.note:
+        typer.echo(f"precision: {result.note}")
+    typer.echo(Forecast.of(result, open_deals, span).format())
+    _wrote(out, FORECAST_FILE)
     _report_failures(result)
 
 

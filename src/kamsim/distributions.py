@@ -14,11 +14,16 @@ distribution only where that support fits the field's range (``kamsim.validation
 a field's bounds follow from the distribution itself, never from its name. Every parameter is
 finite and at most ``MAX_PARAMETER`` in magnitude, and spreads are at most ``MAX_CV``, so means,
 variances and draws stay finite.
+
+:func:`conditional_remaining` is the time left of a duration already under way: a deal that has
+spent ``age`` days in a stage has the rest of the stage drawn from P(T > age + t | T > age),
+each kind by its own exact method (see the function).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal, Self
 
@@ -71,6 +76,11 @@ class _Dist(BaseModel):
     def variance(self) -> float:  # pragma: no cover
         raise NotImplementedError
 
+    def remaining(self, age: FloatArray, u: FloatArray) -> FloatArray:  # pragma: no cover
+        """Time left, given ``age`` already spent, at uniform ``u`` (see
+        :func:`conditional_remaining`, which checks the arguments and calls this)."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.model_dump().items() if k != "dist")
         return f"{type(self).__name__}({args})"
@@ -100,6 +110,9 @@ class Fixed(_Dist):
     def variance(self) -> float:
         return 0.0
 
+    def remaining(self, age: FloatArray, u: FloatArray) -> FloatArray:
+        return np.maximum(self.value - age, 0.0)
+
 
 class Exponential(_Dist):
     """Memoryless durations; with Poisson arrivals it gives the M/M/c closed forms."""
@@ -124,6 +137,10 @@ class Exponential(_Dist):
     @property
     def variance(self) -> float:
         return self.mean_**2
+
+    def remaining(self, age: FloatArray, u: FloatArray) -> FloatArray:
+        # Memoryless: the time left does not depend on the age.
+        return np.asarray(-self.mean_ * np.log1p(-u), dtype=float)
 
 
 class Lognormal(_Dist):
@@ -157,6 +174,15 @@ class Lognormal(_Dist):
     def variance(self) -> float:
         return (self.mean_ * self.cv) ** 2
 
+    def remaining(self, age: FloatArray, u: FloatArray) -> FloatArray:
+        from scipy.special import ndtr, ndtri
+
+        mu, sigma = self._params()
+        with np.errstate(divide="ignore"):
+            z = (np.log(age) - mu) / sigma  # age 0: -inf, survival 1
+        survival = ndtr(-z)
+        return _from_survival(age, (1.0 - u) * survival, lambda q: np.exp(mu - sigma * ndtri(q)))
+
 
 class Gamma(_Dist):
     """Gamma by shape and scale; shape 1 is exponential, integer shapes are Erlang."""
@@ -181,6 +207,13 @@ class Gamma(_Dist):
     @property
     def variance(self) -> float:
         return self.shape * self.scale**2
+
+    def remaining(self, age: FloatArray, u: FloatArray) -> FloatArray:
+        from scipy.special import gammaincc, gammainccinv
+
+        k, theta = self.shape, self.scale
+        survival = gammaincc(k, age / theta)
+        return _from_survival(age, (1.0 - u) * survival, lambda q: theta * gammainccinv(k, q))
 
 
 class _Bounded(_Dist):
@@ -219,6 +252,13 @@ class Uniform(_Bounded):
     def variance(self) -> float:
         return (self.high - self.low) ** 2 / 12
 
+    def remaining(self, age: FloatArray, u: FloatArray) -> FloatArray:
+        lo, hi = self.low, self.high
+        if hi == lo:
+            return np.maximum(lo - age, 0.0)
+        survival = np.clip((hi - age) / (hi - lo), 0.0, 1.0)
+        return _from_survival(age, (1.0 - u) * survival, lambda q: hi - q * (hi - lo))
+
 
 class Triangular(_Bounded):
     """Three-point estimate (low, most likely, high), as experts give it."""
@@ -240,6 +280,31 @@ class Triangular(_Bounded):
     def variance(self) -> float:
         a, c, b = self.low, self.mode, self.high
         return (a * a + b * b + c * c - a * b - a * c - b * c) / 18
+
+    def remaining(self, age: FloatArray, u: FloatArray) -> FloatArray:
+        a, c, b = self.low, self.mode, self.high
+        if b == a:
+            return np.maximum(a - age, 0.0)
+        x = np.clip(age, a, b)
+        upper = (c - a) / (b - a)  # F(mode)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            survival = np.where(
+                x <= c,
+                1.0 - (x - a) ** 2 / ((b - a) * (c - a)),
+                (b - x) ** 2 / ((b - a) * (b - c)),
+            )
+        survival = np.where(x <= a, 1.0, survival)
+
+        def isf(q: FloatArray) -> FloatArray:
+            # Above the mode the survival is (b - x)^2 / ((b - a)(b - c)); below it the CDF is
+            # (x - a)^2 / ((b - a)(c - a)).
+            return np.where(
+                q <= 1.0 - upper,
+                b - np.sqrt(q * (b - a) * (b - c)),
+                a + np.sqrt(np.maximum(1.0 - q, 0.0) * (b - a) * (c - a)),
+            )
+
+        return _from_survival(age, (1.0 - u) * survival, isf)
 
 
 class Pert(_Bounded):
@@ -273,6 +338,22 @@ class Pert(_Bounded):
             return 0.0
         a, b = self._ab()
         return (self.high - self.low) ** 2 * a * b / ((a + b) ** 2 * (a + b + 1))
+
+    def remaining(self, age: FloatArray, u: FloatArray) -> FloatArray:
+        from scipy.special import betainc, betaincinv
+
+        lo, hi = self.low, self.high
+        if hi == lo:
+            return np.maximum(lo - age, 0.0)
+        a, b = self._ab()
+        span = hi - lo
+        # P(T > x) = 1 - I_z(a, b) = I_{1 - z}(b, a), z = (x - low) / span: the upper tail
+        # without cancellation.
+        z = np.clip((age - lo) / span, 0.0, 1.0)
+        survival = betainc(b, a, 1.0 - z)
+        return _from_survival(
+            age, (1.0 - u) * survival, lambda q: lo + span * (1.0 - betaincinv(b, a, q))
+        )
 
 
 class Empirical(_Dist):
@@ -315,6 +396,33 @@ class Empirical(_Dist):
         v = np.asarray(self.values, dtype=float)
         return float(np.dot(self._p(), (v - self.mean) ** 2))
 
+    def remaining(self, age: FloatArray, u: FloatArray) -> FloatArray:
+        order = np.argsort(np.asarray(self.values, dtype=float), kind="stable")
+        values = np.asarray(self.values, dtype=float)[order]
+        p = self._p()[order]
+        before = np.concatenate(([0.0], np.cumsum(p)))  # weight below each sorted value
+        above = np.concatenate((np.cumsum(p[::-1])[::-1], [0.0]))  # weight from it upward
+        # The values above the age (every value at age 0: a deal that has just entered may
+        # pass at once), resampled with their weights.
+        first = np.where(age > 0, np.searchsorted(values, age, side="right"), 0)
+        mass = above[first]
+        target = before[first] + u * mass
+        pick = np.searchsorted(before[1:], target, side="right")
+        pick = np.clip(np.maximum(pick, first), 0, len(values) - 1)
+        return np.where(mass > 0, np.maximum(values[pick] - age, 0.0), 0.0)
+
+
+def _from_survival(
+    age: FloatArray, q: FloatArray, isf: Callable[[FloatArray], FloatArray]
+) -> FloatArray:
+    """The time left: the value ``x`` with P(T > x) = ``q`` (``isf``, the inverse survival
+    function), less the age. Where the survival at the age is 0 (an age beyond all the
+    distribution's mass, or so far in its tail that it underflows), the work ends at once."""
+    ok = q > 0.0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x = isf(np.where(ok, q, 1.0))
+    return np.where(ok, np.maximum(np.asarray(x, dtype=float) - age, 0.0), 0.0)
+
 
 Distribution = Annotated[
     Fixed | Exponential | Lognormal | Gamma | Triangular | Pert | Uniform | Empirical,
@@ -327,6 +435,45 @@ DISTRIBUTION_TAGS: frozenset[str] = frozenset(
     for cls in (Fixed, Exponential, Lognormal, Gamma, Triangular, Pert, Uniform, Empirical)
 )
 """The ``dist`` tags (pydantic adds them to error locations of a distribution's fields)."""
+
+
+def conditional_remaining(
+    dist: Fixed | Exponential | Lognormal | Gamma | Triangular | Pert | Uniform | Empirical,
+    age: float | FloatArray,
+    u: float | FloatArray,
+) -> FloatArray:
+    """The time left of a duration ``T ~ dist`` that has already lasted ``age``: the value
+    ``t >= 0`` with P(T > age + t | T > age) = 1 - ``u``, for ``u`` uniform on [0, 1), so a
+    uniform ``u`` gives a draw of the remaining time. ``age`` and ``u`` broadcast; the result
+    is an array of days.
+
+    The method is inversion on the survival function S: ``age + t`` is where
+    S = (1 - u) S(age), exact for every kind:
+
+    - ``fixed``: ``max(value - age, 0)`` (no luck involved);
+    - ``exponential``: memoryless, ``-mean log(1 - u)`` whatever the age;
+    - ``lognormal``: S(x) = Phi(-(ln x - mu) / sigma), inverted with ``scipy.special.ndtri``;
+    - ``gamma``: S(x) = Q(shape, x / scale), the regularised upper incomplete gamma function,
+      inverted with ``scipy.special.gammainccinv``;
+    - ``uniform``, ``triangular``: closed forms of S and its inverse;
+    - ``pert``: the scaled beta's S(x) = I_(1 - z)(b, a), inverted with
+      ``scipy.special.betaincinv``;
+    - ``empirical``: resampling, with their weights, the values above the age (every value
+      when the age is 0).
+
+    Working on S rather than on the CDF (``F(age) + u (1 - F(age))``, the same thing in exact
+    arithmetic) keeps the tail's precision: a deal far beyond the usual duration still gets a
+    sensible remaining time. An age past all of the distribution's mass (a fixed or bounded
+    duration already exceeded, or a survival that underflows to 0) leaves no time: 0.
+    """
+    a = np.asarray(age, dtype=float)
+    v = np.asarray(u, dtype=float)
+    if not (np.isfinite(a).all() and (a >= 0).all()):
+        raise ValueError("age: expected finite days >= 0")
+    if not ((v >= 0).all() and (v < 1).all()):
+        raise ValueError("u: expected uniforms in [0, 1)")
+    a, v = np.broadcast_arrays(a, v)
+    return np.asarray(dist.remaining(a, v), dtype=float)
 
 
 def fixed(value: float) -> Fixed:

@@ -34,8 +34,9 @@ from kamsim.intervals import needed
 from kamsim.io import load_scenario, manifest_versions, scenario_hash
 from kamsim.limits import MAX_REPS, MAX_SEED
 from kamsim.model import Rules
+from kamsim.pipeline import OpenPipeline
 from kamsim.scenario import Scenario
-from kamsim.simulation import _check_int, _replicate
+from kamsim.simulation import _check_int, _replicate, check_pipeline
 from kamsim.store import RunStore, folder_name, write_part
 from kamsim.tables import TABLES
 
@@ -236,6 +237,7 @@ def replicate(
     replication: int,
     part: str | None,
     keep_deals: bool,
+    pipeline: OpenPipeline | None = None,
 ) -> Outcome:
     """One replication: run it, write its part when there is a store, return what the parent
     keeps. A failure is returned, not raised, so the other replications carry on."""
@@ -243,7 +245,10 @@ def replicate(
         rules = _RULES.get(digest)
         if rules is None:
             rules = _RULES[digest] = Rules(scenario)
-        result = _replicate(rules, seed, replication)
+        if pipeline is None:  # the ordinary call, unchanged
+            result = _replicate(rules, seed, replication)
+        else:
+            result = _replicate(rules, seed, replication, pipeline)
         tables = result.tables()
         if part is not None:
             write_part(Path(part), tables)
@@ -278,6 +283,7 @@ def experiment(
     max_reps: int = 1000,
     batch: int = 10,
     outputs: Callable[[Experiment], Mapping[str, pd.DataFrame | dict[str, Any]]] | None = None,
+    pipeline: OpenPipeline | None = None,
 ) -> Experiment:
     """Run every (variant, replication) and return the tidy tables (see the module docstring).
 
@@ -293,6 +299,9 @@ def experiment(
     as CSV, or a dict, written as JSON), made from the finished experiment and written before
     the folder replaces ``out``, so the folder appears complete or not at all. ``summary.csv``
     (:meth:`Experiment.summary`) is always written.
+    ``pipeline``: every replication of every variant starts from these open deals on their
+    as-of date (:mod:`kamsim.pipeline`); it must fit every variant, and the manifest's plan
+    records its as-of date, size and digest.
     """
     _check_int("reps", reps, 1, MAX_REPS)
     _check_int("seed", seed, 0, MAX_SEED)
@@ -304,6 +313,8 @@ def experiment(
         _check_int("max_reps", max_reps, reps, MAX_REPS)
         _check_int("batch", batch, 1, MAX_REPS)
     scenarios = resolve_variants(variants, base)
+    for scenario in scenarios.values():
+        check_pipeline(pipeline, scenario)
     digests = {label: scenario_hash(s) for label, s in scenarios.items()}
     folders = {label: folder_name(label) for label in scenarios}
     if len(set(folders.values())) != len(folders):
@@ -319,12 +330,18 @@ def experiment(
             {"label": k, "folder": folders[k], "scenario_hash": digests[k]} for k in scenarios
         ],
     }
+    if pipeline is not None:
+        plan["pipeline"] = {
+            "as_of": pipeline.as_of.isoformat(),
+            "deals": len(pipeline),
+            "digest": pipeline.digest(),
+        }
     store = None if out is None else RunStore(Path(out), plan, resume)
     outcomes: dict[tuple[str, int], Outcome] = {}
 
     def args(label: str, r: int) -> tuple[Any, ...]:
         part = None if store is None else str(store.part(folders[label], r))
-        return (label, scenarios[label], digests[label], seed, r, part, deals)
+        return (label, scenarios[label], digests[label], seed, r, part, deals, pipeline)
 
     def run_range(first: int, last: int) -> None:
         """Replications first..last-1 of every variant: read back from the store, or run."""

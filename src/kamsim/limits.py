@@ -23,6 +23,14 @@ FOLLOW_ON_ID_STRIDE = 10_000_000
 is its parent's id plus this stride, so ``id // stride`` is its generation and
 ``id % stride`` the new lead its chain started from. Ids are unique but not dense."""
 
+OPEN_DEAL_ID_BASE = 1_000_000_000
+"""Deal ids of a pipeline already under way (``kamsim.pipeline``): open deal i (its row in
+the pipeline, from 0) has id ``OPEN_DEAL_ID_BASE + i``, above every new lead's and follow-on
+lead's id (those stay below ``(MAX_FOLLOW_ON_GENERATIONS + 1) * FOLLOW_ON_ID_STRIDE``)."""
+
+MAX_OPEN_DEALS = 100_000
+"""Most deals in a pipeline already under way."""
+
 MAX_DRAIN_MONTHS = 600
 """A drained run stops at the latest this many months past the horizon; a deal still in
 progress then stays ``open``."""

@@ -17,6 +17,10 @@ Definitions (the stable contract):
   ones the cohort of deals arriving in it (followed to the end of the run).
 - ``kpis_by_year``: the same KPIs per calendar year: the window is the year's part of the
   run (warm-up included), the cohort the deals arriving in that year.
+- A run from a pipeline already under way (``kamsim.pipeline``): its open deals (ids from
+  ``OPEN_DEAL_ID_BASE``) did not arrive in the run, so they belong to no arrival cohort (their
+  ``arrived_at`` is when they entered the stage they were in on the as-of date); time-based
+  KPIs count what they do, and ``deals_open`` counts them while they are open.
 
 Both KPI tables come from one function, :func:`_kpis`, given the window edges; a time at a
 window's start belongs to it and one at its end to the next (the run's end to the last).
@@ -35,6 +39,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from kamsim.kpis import KEY_COLUMNS, KPIS, YEAR_COLUMN, kpi_columns, kpis_by_year_columns
+from kamsim.limits import OPEN_DEAL_ID_BASE
 from kamsim.model.records import (
     BUSY0,
     MONEY_KINDS,
@@ -397,11 +402,15 @@ class _Facts:
         due = trailing > 0  # month ends before the 12th have NaN, which compares False
 
         booked = column("booked_value")
+        arrived_at = column("arrived_at")
+        already_open = ids >= OPEN_DEAL_ID_BASE
+        if already_open.any():  # a pipeline already under way: in no arrival cohort
+            arrived_at = np.where(already_open, -np.inf, arrived_at)
         return cls(
             rec=rec,
             levels=levels,
             money=money,
-            arrived_at=column("arrived_at"),
+            arrived_at=arrived_at,
             signed_at=column("signed_at"),
             lost_at=np.where(lost, column("closed_at"), NAN),
             accepted_at=accepted_at,

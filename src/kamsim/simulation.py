@@ -1,6 +1,11 @@
 """Run a scenario: one replication (``simulate``) or many (``run``), returning tidy tables.
 
-Arguments are checked before any work: a wrong one raises ``ValueError`` naming it.
+Arguments are checked before any work: a wrong one raises ``ValueError`` naming it, and a
+pipeline that does not fit the scenario :class:`~kamsim.errors.ScenarioError`.
+
+Both start from a pipeline already under way when given ``pipeline=``
+(:class:`kamsim.pipeline.OpenPipeline`): its open deals are placed in their stages on its
+as-of date and new leads arrive from then on; see :mod:`kamsim.pipeline`.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from collections.abc import Callable
 from kamsim.gcpause import paused_gc
 from kamsim.limits import MAX_REPS, MAX_SEED
 from kamsim.model import Rules, run_replication
+from kamsim.pipeline import OpenPipeline
 from kamsim.results import Result, build_result, concat_results
 from kamsim.scenario import Scenario
 
@@ -29,19 +35,44 @@ def _check_scenario(scenario: object) -> None:
         )
 
 
-def simulate(scenario: Scenario, seed: int = 0, replication: int = 0) -> Result:
-    """One replication of ``scenario``; its luck is keyed by (seed, replication, purpose)."""
+def check_pipeline(pipeline: object, scenario: Scenario) -> OpenPipeline | None:
+    """``pipeline`` if it is None or an :class:`~kamsim.pipeline.OpenPipeline` that fits
+    ``scenario``; ValueError for anything else, ScenarioError for a misfit."""
+    if pipeline is None:
+        return None
+    if not isinstance(pipeline, OpenPipeline):
+        raise ValueError(
+            f"pipeline: expected a kamsim.pipeline.OpenPipeline (see "
+            f"kamsim.pipeline.read_pipeline), not {type(pipeline).__name__}"
+        )
+    pipeline.check(scenario)
+    return pipeline
+
+
+def simulate(
+    scenario: Scenario,
+    seed: int = 0,
+    replication: int = 0,
+    pipeline: OpenPipeline | None = None,
+) -> Result:
+    """One replication of ``scenario``; its luck is keyed by (seed, replication, purpose).
+
+    ``pipeline``: start from these open deals on their as-of date (:mod:`kamsim.pipeline`).
+    """
     _check_scenario(scenario)
     _check_int("seed", seed, 0, MAX_SEED)
     _check_int("replication", replication, 0, MAX_SEED)
-    return _replicate(Rules(scenario), seed, replication)
+    check_pipeline(pipeline, scenario)
+    return _replicate(Rules(scenario), seed, replication, pipeline)
 
 
-def _replicate(rules: Rules, seed: int, replication: int) -> Result:
+def _replicate(
+    rules: Rules, seed: int, replication: int, pipeline: OpenPipeline | None = None
+) -> Result:
     """One replication's tables. The cyclic garbage collector pauses while the engine and the
     table builder allocate (``kamsim.gcpause``)."""
     with paused_gc():
-        return build_result(run_replication(rules, seed, replication))
+        return build_result(run_replication(rules, seed, replication, pipeline))
 
 
 def run(
@@ -49,17 +80,22 @@ def run(
     reps: int = 1,
     seed: int = 0,
     progress: Callable[[int], object] | None = None,
+    pipeline: OpenPipeline | None = None,
 ) -> Result:
-    """Replications 0..reps-1, stacked in replication order; ``progress(1)`` after each."""
+    """Replications 0..reps-1, stacked in replication order; ``progress(1)`` after each.
+
+    ``pipeline``: start every replication from these open deals (:mod:`kamsim.pipeline`).
+    """
     _check_scenario(scenario)
     _check_int("reps", reps, 1, MAX_REPS)
     _check_int("seed", seed, 0, MAX_SEED)
+    check_pipeline(pipeline, scenario)
     if progress is not None and not callable(progress):
         raise ValueError("progress: expected a callable taking the number of replications done")
     rules = Rules(scenario)  # settings once per scenario, luck once per replication
     results = []
     for r in range(reps):
-        results.append(_replicate(rules, seed, r))
+        results.append(_replicate(rules, seed, r, pipeline))
         if progress is not None:
             progress(1)
     return concat_results(results)

@@ -110,12 +110,16 @@ class DealDraws:
         n: int,
         prefix: str = "",
         grade: np.ndarray[Any, Any] | None = None,
+        value: np.ndarray[Any, Any] | None = None,
     ) -> DealDraws:
         """Draw ``n`` deals' inputs from the streams named ``prefix + purpose``.
 
-        ``grade`` fixes the grades (follow-on leads keep their account's grade).
+        ``grade`` fixes the grades (follow-on leads keep their account's grade); ``value``
+        fixes the contract values where it is not NaN (open deals whose value is known), and
+        what depends on the value (implementation work) follows it. Neither changes a stream:
+        the values are still drawn, then replaced.
         """
-        return cls(**{k: _lists(v) for k, v in _draw(rules, streams, n, prefix, grade)})
+        return cls(**{k: _lists(v) for k, v in _draw(rules, streams, n, prefix, grade, value)})
 
 
 class DrawBlock:
@@ -187,8 +191,10 @@ def _draw(
     n: int,
     prefix: str,
     grade: np.ndarray[Any, Any] | None,
+    known: np.ndarray[Any, Any] | None = None,
 ) -> Iterator[tuple[str, Any]]:
-    """``(field of DealDraws, array or list of arrays)`` of ``n`` deals; see ``DealDraws``."""
+    """``(field of DealDraws, array or list of arrays)`` of ``n`` deals; see ``DealDraws``
+    (``known``: its ``value``)."""
     scenario = rules.scenario
 
     def rng(purpose: str) -> np.random.Generator:
@@ -209,6 +215,8 @@ def _draw(
         # Each grade samples a full block so one grade's draws never shift another's.
         value[mask] = spec.value.sample(rng(f"value.{g}"), n)[mask]
         margin[mask] = spec.margin.sample(rng(f"margin.{g}"), n)[mask]
+    if known is not None:
+        value = np.where(np.isnan(known), value, known)
     durations = [scenario.stages[s].duration.sample(rng(f"duration.{s}"), n) for s in STAGES]
     impl = scenario.implementation
     work = durations[-1]

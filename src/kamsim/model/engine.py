@@ -18,10 +18,15 @@ aborted step's pending timer is ignored when it fires (the deal is no longer ope
 
 With ``calendar.drain`` the run goes on past the horizon until every deal has left, for at most
 ``MAX_DRAIN_MONTHS`` months; deals still in progress then stay ``open``.
+
+A run may start from a pipeline already under way (``kamsim.pipeline.OpenPipeline``): the
+clock then starts on its as-of date, the open deals are placed in their stages there
+(``open_deals``) and new leads arrive from that date on. Without one, nothing of this runs.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import fields
 from operator import attrgetter
@@ -35,6 +40,7 @@ from kamsim.model.deal import NAN, Deal
 from kamsim.model.decisions import focus_log_odds
 from kamsim.model.draws import NO_CHAMPION, DealDraws, arrival_times
 from kamsim.model.follow_ons import FollowOns
+from kamsim.model.open_deals import OpenDeals
 from kamsim.model.pools import PoolState
 from kamsim.model.records import (
     BOOKING,
@@ -49,20 +55,32 @@ from kamsim.model.records import (
 )
 from kamsim.model.review import Review
 from kamsim.model.rules import Effects, Rules
-from kamsim.model.steps import ACCEPTANCE, RETENTION, SIGNING
+from kamsim.model.steps import ACCEPTANCE, RETENTION, SIGNING, Step
+from kamsim.pipeline import OpenPipeline
 from kamsim.rng import Streams
 from kamsim.scenario import Scenario
 from kamsim.vocabulary import DAYS_PER_MONTH, STAGES
 
 
 class World:
-    """One replication of one scenario; ``run()`` returns its :class:`Records`."""
+    """One replication of one scenario; ``run()`` returns its :class:`Records`.
 
-    def __init__(self, rules: Rules | Scenario, seed: int, replication: int) -> None:
+    ``pipeline``: deals already open on its as-of date, which becomes the clock's start
+    (``OpenPipeline.check`` raises ``ScenarioError`` if it does not fit the scenario).
+    """
+
+    def __init__(
+        self,
+        rules: Rules | Scenario,
+        seed: int,
+        replication: int,
+        pipeline: OpenPipeline | None = None,
+    ) -> None:
         self.rules = rules = rules if isinstance(rules, Rules) else Rules(rules)
         self.streams = streams = Streams(seed, replication)
         self.effects = Effects.draw(rules, streams)
-        self.env = simpy.Environment()
+        at = 0.0 if pipeline is None else pipeline.check(rules.scenario)
+        self.env = simpy.Environment(at) if at else simpy.Environment()
         self.pools: list[PoolState[Deal]] = [
             PoolState(i, c, order)
             for i, (c, order) in enumerate(zip(rules.capacity, rules.queue_order, strict=True))
@@ -76,7 +94,9 @@ class World:
         self._arrivals = arrival_times(rules.scenario, streams)
         self._draws = DealDraws.draw(rules, streams, len(self._arrivals))
         self.follow_ons = FollowOns(self, self._draws)
-        self._next = 0
+        self._next = bisect_left(self._arrivals, at) if at else 0
+        """The next new lead; with a pipeline, leads before its as-of date never come."""
+        self._open = None if pipeline is None or not pipeline.deals else OpenDeals(self, pipeline)
         self.review = Review(self) if rules.switches.review else None
         self._schedule = scheduler(self.env)
         self._steps = rules.steps  # read once per step: kept at hand
@@ -100,9 +120,11 @@ class World:
 
     def run(self) -> Records:
         env = self.env
-        if self._arrivals:
+        if self._open is not None:
+            self._open.place(env.now)
+        if self._next < len(self._arrivals):
             self._arrival.callbacks = self._arrive_cb
-            self._schedule(self._arrival, NORMAL, self._arrivals[0])
+            self._schedule(self._arrival, NORMAL, self._arrivals[self._next] - env.now)
         if self.review is not None:
             self.review.start()
         env.run(until=self.rules.horizon)
@@ -132,6 +154,7 @@ class World:
         for pool in self.pools:
             pool.queue.clear()
         self.review = None
+        self._open = None
         del self.follow_ons
 
     def _drain(self) -> None:
@@ -173,6 +196,13 @@ class World:
 
     def start(self, deal: Deal, now: float) -> None:
         """A lead arrives: its relationship state, then its first stage."""
+        self.relate(deal, now)
+        self.deals.append(deal)
+        self.live[deal.id] = deal
+        self.enter(deal, 0, now)
+
+    def relate(self, deal: Deal, now: float) -> None:
+        """The deal's relationship state as it comes into the run."""
         d = deal.draws
         k = deal.k
         if d.access is not None:
@@ -186,9 +216,26 @@ class World:
             deal.executive = True
         if d.competitors is not None:
             deal.competitors = d.competitors[k]
+
+    def resume(
+        self, deal: Deal, stage: int, entered: float, work: int, own: Step | None, now: float
+    ) -> None:
+        """An open deal, in ``stage`` since ``entered``, resumes it at its work (step index
+        ``work``); with named account managers it first takes one's slot (``own``)."""
         self.deals.append(deal)
         self.live[deal.id] = deal
-        self.enter(deal, 0, now)
+        deal.stage = stage
+        deal.entered = entered
+        deal.stall_from = entered
+        wip = self.wip[stage] + 1
+        self.wip[stage] = wip
+        self._levels.append((now, WIP0 + stage, wip))
+        deal.step = work
+        if own is None:
+            self._advance(deal, now)
+        else:
+            deal.doing = own
+            self.take(deal, own.pools, now)
 
     # -- stage visits ----------------------------------------------------------------------
 
@@ -236,6 +283,11 @@ class World:
         load[am] += 1
         deal.owner = am
         self._account_owner[key] = am
+
+    def prefer_owner(self, deal: Deal, am: int) -> None:
+        """The deal's account was last with account manager ``am`` (an open deal's owner):
+        the deal goes to them if they have a free slot."""
+        self._account_owner[_account(deal)] = am
 
     def focus(self, deal: Deal) -> float:
         """Log odds from the owner's attention, spread over their active deals."""
@@ -455,6 +507,12 @@ def _account(deal: Deal) -> int:
     return deal.grade * MAX_ACCOUNTS + deal.account
 
 
-def run_replication(rules: Rules | Scenario, seed: int, replication: int) -> Records:
-    """Simulate one replication and return its plain records."""
-    return World(rules, seed, replication).run()
+def run_replication(
+    rules: Rules | Scenario,
+    seed: int,
+    replication: int,
+    pipeline: OpenPipeline | None = None,
+) -> Records:
+    """Simulate one replication (from ``pipeline``'s open deals, if given) and return its
+    plain records."""
+    return World(rules, seed, replication, pipeline).run()
