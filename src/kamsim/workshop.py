@@ -1098,7 +1098,7 @@ class ResultCache:
 
 class Workshop:
     """The workshop on one scenario: the plain methods below do the work, and the widgets
-    (:attr:`w`, shown by :attr:`app`) call them.
+    (``w``, shown by :attr:`app`) call them.
 
     ``reps`` replications of ``horizon_months`` months per run (the scenario's warm-up is
     kept) keep a redraw within a few seconds on a laptop; ``seed`` is the first market;
