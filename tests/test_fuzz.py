@@ -9,12 +9,16 @@ generators (drawn from the models, mutations) are marked ``slow``. Cases come fr
   magnitudes, negatives, probabilities above 1, shares that do not sum to 1, unknown and
   non-ASCII keys, deep nesting;
 - empty, binary and truncated files; broken and circular ``extends``;
-- bad ``--set`` values and command-line options.
+- bad ``--set`` values and command-line options;
+- CRM exports (cells, columns, rows and bytes of the shipped synthetic export mutated) and
+  their mapping files (the mutations above, applied to the bundled mappings).
 
 Every case either validates and runs to completion with every table invariant holding
 (``invariants.check_replication``: finite KPIs, NaN only where undefined, money >= 0), or exits
 2 with ``error:`` lines naming the field. Files the exported JSON Schema rejects for type
-reasons are rejected by ``kamsim validate`` too. The suite reports its case count.
+reasons are rejected by ``kamsim validate`` too. A CRM export either loads, with its tables as
+of any date, or raises ``ScenarioError`` whose every problem is one line naming a file. The
+suite reports its case count.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ from invariants import check_replication
 
 import kamsim
 from kamsim.cli import main
+from kamsim.crm import example, read_crm
+from kamsim.crm_mapping import bundled_mappings
+from kamsim.errors import ScenarioError
 from kamsim.io import scenario_json_schema
 
 BUNDLED = {p.name: p.read_text(encoding="utf-8") for p in sorted(SCENARIOS.glob("*.toml"))}
@@ -579,3 +586,173 @@ def test_bad_options(
     assert_refused_or_ok(code, out, err)
     assert (directory / "FILE").read_text(encoding="utf-8") == "keep\n"
     COUNTS["refused" if code == 2 else "ran"] += 1
+
+
+# -- CRM exports and mappings ----------------------------------------------------------------
+
+CRM_FILES = {
+    name: example(name).read_text(encoding="utf-8")
+    for name in (
+        "sales_pipeline.csv",
+        "stage_history.csv",
+        "accounts.csv",
+        "products.csv",
+        "sales_teams.csv",
+    )
+}
+MAPPINGS = {name: path.read_text(encoding="utf-8") for name, path in bundled_mappings().items()}
+EXPORT_OF = {"maven": "sales_pipeline.csv", "stage-history": "stage_history.csv"}
+CELLS = [
+    "",
+    "NA",
+    "-1",
+    "-0",
+    "1e309",
+    "nan",
+    "1,234",
+    "abc",
+    "2017-02-30",
+    "0001-01-01",
+    "9999-12-31",
+    "2024-06-30T25:00",
+    "2024-06-30T10:00+05:00",
+    "Won",
+    "Lost",
+    "Engaging",
+    "Prospecting",
+    "Closed Won",
+    "won",
+    "Wonn",
+    "客户开发",
+    '"',
+    "a,b",
+    "x" * 5000,
+    "=1+1",
+    "K0001",
+]
+
+
+def crm_case(
+    directory: Path, files: dict[str, str | bytes], mapping: str | bytes | None, export: str
+) -> str:
+    """Read an export as of no date and of a date: it loads and every table builds, or the
+    problems each take one line and name a file; no other exception may escape."""
+    for name, body in files.items():
+        if isinstance(body, bytes):
+            (directory / name).write_bytes(body)
+        else:
+            (directory / name).write_text(body, encoding="utf-8", newline="")
+    mapping_path = None
+    if mapping is not None:
+        mapping_path = directory / "mapping.toml"
+        if isinstance(mapping, bytes):
+            mapping_path.write_bytes(mapping)
+        else:
+            mapping_path.write_text(mapping, encoding="utf-8")
+    with time_limit(CASE_SECONDS):
+        try:
+            read = read_crm(directory / export, mapping_path)
+            for as_of in (None, "2024-06-30"):
+                table = read.opportunities(as_of)
+                read.history(as_of)
+                assert read.report(as_of)
+                assert (table["value"].dropna() >= 0).all()
+        except ScenarioError as err:
+            for problem in err.problems:
+                text = str(problem)
+                assert text and "\n" not in text and "Traceback" not in text, text
+                assert problem.file, text
+            COUNTS["refused"] += 1
+            return "refused"
+    COUNTS["ran"] += 1
+    return "ran"
+
+
+def _rows(text: str) -> list[list[str]]:
+    return [line.split(",") for line in text.splitlines()]
+
+
+def _mutate_csv(text: str, draw: st.DrawFn) -> str | bytes:
+    """One fault a CRM export can have: a cell, a column, a row, or the bytes."""
+    kind = draw(
+        st.sampled_from(["cell", "cell", "cell", "drop_column", "copy_row", "swap_ids", "bytes"])
+    )
+    rows = _rows(text)
+    if kind == "bytes":
+        raw = text.encode("utf-8")
+        cut = draw(st.integers(0, len(raw)))
+        return draw(st.sampled_from([raw[:cut], raw[:cut] + b"\xff\x00", b"\xef\xbb\xbf" + raw]))
+    if kind == "drop_column":
+        column = draw(st.integers(0, len(rows[0]) - 1))
+        rows = [r[:column] + r[column + 1 :] for r in rows]
+    elif kind == "copy_row":
+        i = draw(st.integers(0, len(rows) - 1))
+        rows.insert(draw(st.integers(0, len(rows))), list(rows[i]))
+    elif kind == "swap_ids" and len(rows) > 2:
+        i, j = draw(st.integers(1, len(rows) - 1)), draw(st.integers(1, len(rows) - 1))
+        rows[j] = [rows[i][0], *rows[j][1:]]
+    else:
+        i = draw(st.integers(0, len(rows) - 1))
+        column = draw(st.integers(0, len(rows[i]) - 1))
+        value = draw(st.one_of(st.sampled_from(CELLS), st.text(max_size=12)))
+        rows[i][column] = '"' + value.replace('"', '""') + '"'
+    return "\n".join(",".join(r) for r in rows) + "\n"
+
+
+@settings(SETTINGS, max_examples=120)
+@given(
+    mapping=st.sampled_from(sorted(EXPORT_OF)),
+    target=st.sampled_from(["export", "export", "accounts.csv", "products.csv", "sales_teams.csv"]),
+    data=st.data(),
+)
+def test_crm_exports_with_faults(
+    tmp_path_factory: pytest.TempPathFactory, mapping: str, target: str, data: st.DataObject
+) -> None:
+    export = EXPORT_OF[mapping]
+    name = export if target == "export" else target
+    files: dict[str, str | bytes] = dict(CRM_FILES)
+    body: str | bytes = files[name]
+    for _ in range(data.draw(st.integers(1, 3))):
+        body = _mutate_csv(body, data.draw) if isinstance(body, str) else body
+    files[name] = body
+    crm_case(tmp_path_factory.mktemp("crm"), files, MAPPINGS[mapping], export)
+
+
+MAPPING_VALUES = [
+    "no_such_column",
+    "tendr",
+    "won",
+    "development",
+    "history",
+    "%d/%m/%Y",
+    "%Q",
+    "",
+    0.3,
+    1.5,
+    [],
+    {"x": 1},
+]
+
+
+@settings(SETTINGS, max_examples=120)
+@given(name=st.sampled_from(sorted(EXPORT_OF)), data=st.data())
+def test_crm_mappings_with_faults(
+    tmp_path_factory: pytest.TempPathFactory, name: str, data: st.DataObject
+) -> None:
+    original = tomllib.loads(MAPPINGS[name])
+    mapping: dict[str, Any] = original
+    for _ in range(data.draw(st.integers(1, 3))):
+        paths = _paths(mapping)
+        if paths and data.draw(st.booleans()):
+            path = data.draw(st.sampled_from(paths))
+            parent = _get(mapping, path[:-1]) if len(path) > 1 else mapping
+            mapping = copy.deepcopy(mapping)
+            parent = _get(mapping, path[:-1]) if len(path) > 1 else mapping
+            parent[path[-1]] = data.draw(st.sampled_from(MAPPING_VALUES))
+        else:
+            mapping, _ = mutate(mapping, original, data.draw)
+    try:
+        text: str | bytes = tomli_w.dumps(mapping)
+    except (TypeError, ValueError):
+        text = b"\x00\x01 not toml"
+    crm_case(tmp_path_factory.mktemp("map"), dict(CRM_FILES), text, EXPORT_OF[name])

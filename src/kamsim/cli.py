@@ -686,6 +686,46 @@ def report(
     typer.echo(f"wrote {path}")
 
 
+class LogFormat(StrEnum):
+    """Event log file formats."""
+
+    csv = "csv"
+    xes = "xes"
+
+
+@app.command("export-log")
+def export_log(
+    run_dir: Annotated[
+        Path, typer.Argument(help="The --out folder of run or compare.", show_default=False)
+    ],
+    format_: Annotated[
+        LogFormat, typer.Option("--format", help="csv, or xes (IEEE 1849 XML).")
+    ] = LogFormat.csv,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="The file to write (default: eventlog.<format> in the variant's folder)."
+        ),
+    ] = None,
+    variant: Annotated[
+        str | None, typer.Option(help="The variant to export (needed when RUN_DIR has several).")
+    ] = None,
+) -> None:
+    """Write a run's simulated events as a process-mining event log: one case per deal and
+    replication, stages and pool waits and holds as activities with start and complete
+    events, real timestamps and pools as resources (pm4py, ProM and Disco read it)."""
+    from kamsim.errors import Problem, ScenarioError
+    from kamsim.eventlog import export_log as write_log
+
+    try:
+        path = write_log(run_dir, format_.value, out, variant)
+    except ScenarioError as err:
+        raise _fail(err) from None
+    except OSError as err:
+        raise _fail(ScenarioError([Problem("--out", f"cannot write: {err}")])) from None
+    typer.echo(f"wrote {path}")
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files."""
