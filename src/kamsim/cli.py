@@ -727,6 +727,64 @@ def export_log(
 
 
 @app.command()
+def calibrate(
+    crm: Annotated[
+        Path, typer.Argument(help="The CRM export (CSV), e.g. sales_pipeline.csv.", show_default=False)
+    ],
+    out: Annotated[
+        Path, typer.Option(help="The scenario TOML file to write.", show_default=False)
+    ],
+    map_: Annotated[
+        str | None,
+        typer.Option("--map", help="Mapping TOML file or bundled name (default: maven)."),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Use only what was known at the end of this date (YYYY-MM-DD)."),
+    ] = None,
+    report_: Annotated[
+        Path | None, typer.Option("--report", help="Write the estimates here as CSV.")
+    ] = None,
+) -> None:
+    """Fit a scenario to a CRM export: arrivals, deal values, win probability and cycle time
+    (censored, competing risks), workload and the calendar effect, each with its 95% interval
+    and source; prints the fit and the repair log and writes a runnable scenario."""
+    import datetime as dt
+
+    from kamsim.calibrate import calibrate as fit
+    from kamsim.crm import read_crm
+    from kamsim.errors import Problem, ScenarioError
+    from kamsim.io import write_table, write_text
+
+    try:
+        if as_of is not None:
+            try:
+                dt.date.fromisoformat(as_of.strip())
+            except ValueError:
+                raise ScenarioError(
+                    [Problem("--as-of", f"{as_of!r} is not a date (YYYY-MM-DD)")]
+                ) from None
+        if out.is_dir():
+            raise ScenarioError([Problem("--out", f"{out} is a folder; name a TOML file")])
+        if not crm.is_file():
+            raise ScenarioError([Problem("", "no such file", str(crm))])
+        cal = fit(read_crm(crm, map_), None if as_of is None else as_of.strip())
+        cal.scenario()
+    except ScenarioError as err:
+        raise _fail(err) from None
+    typer.echo(cal.format())
+    for line in cal.repairs:
+        typer.echo(line)
+    try:
+        write_text(cal.toml(), out)
+        if report_ is not None:
+            write_table(cal.table(), report_, "csv")
+    except OSError as err:
+        raise _fail(ScenarioError([Problem("--out", f"cannot write: {err}")])) from None
+    typer.echo(f"wrote {out}" + (f" and {report_}" if report_ is not None else ""))
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files."""
     from kamsim.io import scenario_json_schema

@@ -1,0 +1,726 @@
+"""From a CRM export to a scenario: estimates with their 95% intervals, and where each came from.
+
+:func:`calibrate` fits, from the tables of a :class:`~kamsim.crm.CrmExport` as of a date:
+
+- the lead arrival rate per month, from the create dates of the months the export covers in
+  full (left-truncation: an export that starts late misses the deals that closed before its
+  first close date, so months before it are left out);
+- deal values by segment (product, else sector), a lognormal fitted by the moments of the
+  logs of the won deals' values;
+- the win probability and the cycle time with right-censoring: open deals are censored at the
+  as-of date, won and lost are competing events (the Aalen-Johansen estimate; its cumulative
+  incidence of ``won`` at the end is the win probability), deals created before the export's
+  first close enter late (left-truncated); the time to a win is fitted by maximum likelihood
+  as a lognormal in a mixture model that also censors and truncates;
+- the account managers' workload: active deals per owner at each month end (median, P90),
+  which suggests a portfolio cap;
+- the month-of-quarter calendar effect on wins and on losses (closes by month of the quarter
+  with a chi-square test). The scenario cannot yet simulate an effect that differs for wins
+  and losses, so it is reported, not simulated.
+
+Every estimate carries a 95% interval and a ``source``: ``data`` or ``assumption``.
+:meth:`Calibration.scenario` turns the fit into an ordinary, validated scenario; stages the
+CRM does not record pass through (zero duration, pass probability 1).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from kamsim.crm_repair import format_repairs
+from kamsim.errors import Problem, ScenarioError
+from kamsim.vocabulary import DAYS_PER_MONTH, GRADES, STAGES
+
+if TYPE_CHECKING:
+    from kamsim.crm import CrmExport
+    from kamsim.scenario import Scenario
+
+Z95 = 1.959963984540054
+BOOTSTRAP = 200
+"""Resamples of the bootstrap intervals (win probability, workload)."""
+SEED = 20240601
+"""The bootstrap's fixed seed: a calibration is reproducible."""
+HORIZON_MONTHS = 36
+MAX_LOAD = 0.85
+"""The calibrated scenario's account managers are sized to an offered load below this."""
+DEFAULT_VALUE = 1.0e6
+"""Deal value when the export has no won values (an assumption, flagged)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """One fitted number with its 95% interval and where it came from."""
+
+    name: str
+    value: float
+    low: float
+    high: float
+    source: str
+    """``data`` (estimated from the export) or ``assumption``."""
+    note: str = ""
+
+    def format(self) -> str:
+        def f(x: float) -> str:
+            return "-" if math.isnan(x) else f"{x:.4g}"
+
+        ci = f"[{f(self.low)}, {f(self.high)}]"
+        note = f"  {self.note}" if self.note else ""
+        return f"{self.name:<40} {f(self.value):>12} {ci:>26}  {self.source}{note}"
+
+
+@dataclass(frozen=True, eq=False)
+class Calibration:
+    """The fit of one export as of one date; :meth:`scenario` makes it a scenario."""
+
+    as_of: pd.Timestamp
+    window: tuple[pd.Timestamp, pd.Timestamp]
+    """The months the export covers in full: [start, end)."""
+    estimates: tuple[Estimate, ...]
+    grades: dict[str, tuple[float, float, float, str]]
+    """Grade key: (lead share, mean value, cv of value, segments)."""
+    rate_per_month: float
+    win_probability: float
+    cycle_mean: float
+    cycle_cv: float
+    timed_stage: str
+    pass_through: tuple[str, ...]
+    untimed: tuple[str, ...]
+    owners: int
+    cap: int
+    calendar: pd.DataFrame
+    """Closes by outcome and month of quarter, with the expected counts if flat."""
+    repairs: tuple[str, ...]
+    name: str = "calibrated"
+    notes: tuple[str, ...] = field(default=())
+
+    def estimate(self, name: str) -> Estimate:
+        """The estimate called ``name``."""
+        for e in self.estimates:
+            if e.name == name:
+                return e
+        raise KeyError(name)
+
+    def table(self) -> pd.DataFrame:
+        """The estimates as a table: name, value, low, high, source, note."""
+        return pd.DataFrame(
+            [(e.name, e.value, e.low, e.high, e.source, e.note) for e in self.estimates],
+            columns=["name", "value", "low", "high", "source", "note"],
+        )
+
+    def format(self) -> str:
+        """The fit summary: each estimate with its interval and source, then the notes."""
+        head = f"{'estimate':<40} {'value':>12} {'95% CI':>26}  source"
+        lines = [
+            f"calibration as of {self.as_of:%Y-%m-%d}; full months "
+            f"{self.window[0]:%Y-%m} to {self.window[1] - pd.Timedelta(days=1):%Y-%m}",
+            head,
+            *(e.format() for e in self.estimates),
+        ]
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def scenario_data(self) -> dict[str, Any]:
+        """The scenario as a plain table (what :meth:`scenario` validates and TOML holds)."""
+        start = (self.as_of + pd.offsets.MonthBegin(1)).date()
+        warmup = min(12, max(1, math.ceil(3 * self.cycle_mean / DAYS_PER_MONTH)))
+        grades = {
+            g: {
+                "share": share,
+                "value": _lognormal(mean, cv),
+                "accounts": 50,
+            }
+            for g, (share, mean, cv, _) in self.grades.items()
+        }
+        stages: dict[str, Any] = {}
+        for stage in STAGES:
+            if stage == self.timed_stage:
+                stages[stage] = {
+                    "duration": _lognormal(self.cycle_mean, self.cycle_cv),
+                    "pass_probability": _clip(self.win_probability),
+                }
+            else:
+                stages[stage] = {"duration": {"dist": "fixed", "value": 0.0}}
+        return {
+            "name": self.name,
+            "description": (
+                f"Calibrated from a CRM export as of {self.as_of:%Y-%m-%d} (kamsim calibrate)."
+            ),
+            "calendar": {
+                "start": start,
+                "currency": "USD",
+                "horizon_months": HORIZON_MONTHS,
+                "warmup_months": warmup,
+            },
+            "arrivals": {"rate_per_month": self.rate_per_month},
+            "grades": grades,
+            "stages": stages,
+            "resources": {
+                "account_managers": {
+                    "headcount": self.owners,
+                    "deals_per_person": self.cap,
+                    "ownership": True,
+                }
+            },
+        }
+
+    def scenario(self) -> Scenario:
+        """The calibrated scenario, validated; account managers are sized so that the
+        analytic check finds no pool at or above capacity."""
+        from kamsim.scenario import Scenario
+
+        return Scenario.model_validate(self.scenario_data())
+
+    def toml(self) -> str:
+        """The scenario as a TOML file with a header saying which numbers came from data and
+        which are assumptions."""
+        data = {k: v for k, v in self.scenario_data().items() if k in ("name", "description")}
+        rest = {k: v for k, v in self.scenario_data().items() if k not in data}
+        header = [
+            "# Calibrated by `kamsim calibrate`: an ordinary scenario file.",
+            f"# As of {self.as_of:%Y-%m-%d}; arrivals from the full months "
+            f"{self.window[0]:%Y-%m} to {self.window[1] - pd.Timedelta(days=1):%Y-%m}.",
+            "# From data: " + ", ".join(e.name for e in self.estimates if e.source == "data"),
+            "# Assumptions: "
+            + ", ".join(e.name for e in self.estimates if e.source == "assumption"),
+            f"# Pass-through (not recorded by the CRM): {', '.join(self.pass_through) or 'none'}"
+            ": zero duration, pass probability 1.",
+        ]
+        if self.untimed:
+            header.append(
+                f"# Recorded but not timed (no dated entries to fit): {', '.join(self.untimed)}"
+                ": zero duration, pass probability 1."
+            )
+        header += [
+            f"# The whole cycle and funnel loss sit on {self.timed_stage}; lost deals take the",
+            "# won deals' cycle (the schema has one duration per stage). Seasonality, margins,",
+            "# accounts per grade, the currency, payments and mechanisms are defaults",
+            "# (assumptions). The month-of-quarter calendar effect is reported, not simulated.",
+        ]
+        return "\n".join(header) + "\n\n" + to_toml({**data, **rest})
+
+
+def _clip(p: float) -> float:
+    return float(min(1.0, max(0.0, p)))
+
+
+def _lognormal(mean: float, cv: float) -> dict[str, Any]:
+    return {"dist": "lognormal", "mean": float(mean), "cv": float(min(max(cv, 1e-3), 100.0))}
+
+
+# -- TOML ------------------------------------------------------------------------------------
+
+
+def _literal(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, str):
+        escaped = v.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_literal(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_literal(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {type(v).__name__} as TOML")
+
+
+def _key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else _literal(k)
+
+
+def to_toml(data: dict[str, Any], prefix: str = "") -> str:
+    """A small TOML writer for scenario tables: nested tables as ``[sections]``,
+    distributions (tables with a ``dist`` key) inline."""
+    scalars = [
+        (k, v) for k, v in data.items() if not (isinstance(v, dict) and "dist" not in v)
+    ]
+    tables = [(k, v) for k, v in data.items() if isinstance(v, dict) and "dist" not in v]
+    out = [f"{_key(k)} = {_literal(v)}" for k, v in scalars]
+    text = "\n".join(out)
+    for k, v in tables:
+        name = f"{prefix}.{_key(k)}" if prefix else _key(k)
+        body = to_toml(v, name)
+        has_scalars = any(not (isinstance(x, dict) and "dist" not in x) for x in v.values())
+        section = (f"\n[{name}]\n" if has_scalars else "") + body
+        text = (text + "\n" + section).strip("\n") + "\n"
+    return text.rstrip("\n") + "\n" if not prefix else text
+
+
+# -- the fit ---------------------------------------------------------------------------------
+
+
+def _month_floor(t: pd.Timestamp) -> pd.Timestamp:
+    return pd.Timestamp(year=t.year, month=t.month, day=1)
+
+
+def _poisson_interval(count: int, exposure: float) -> tuple[float, float]:
+    from scipy.stats import chi2
+
+    low = 0.0 if count == 0 else chi2.ppf(0.025, 2 * count) / 2
+    high = chi2.ppf(0.975, 2 * count + 2) / 2
+    return float(low / exposure), float(high / exposure)
+
+
+def aalen_johansen(
+    time: np.ndarray[Any, Any], event: np.ndarray[Any, Any], entry: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Cumulative incidences of two competing events (``event`` 1 and 2; 0 censored) with
+    left-truncation (``entry``: the time a deal came under observation): the event times and
+    the two cumulative incidence curves at them."""
+    order = np.argsort(time, kind="stable")
+    t, e = time[order], event[order]
+    times = np.unique(t[e > 0])
+    if times.size == 0:
+        return times, np.zeros(0), np.zeros(0)
+    sorted_time = np.sort(time)
+    sorted_entry = np.sort(entry)
+    at_risk = (len(time) - np.searchsorted(sorted_time, times, side="left")) - (
+        len(entry) - np.searchsorted(sorted_entry, times, side="left")
+    )
+    d1 = np.bincount(np.searchsorted(times, t[e == 1]), minlength=times.size)
+    d2 = np.bincount(np.searchsorted(times, t[e == 2]), minlength=times.size)
+    n = np.maximum(at_risk, 1).astype(float)
+    hazard = (d1 + d2) / n
+    survival = np.cumprod(1.0 - hazard)
+    before = np.concatenate([[1.0], survival[:-1]])
+    return times, np.cumsum(before * d1 / n), np.cumsum(before * d2 / n)
+
+
+def _mixture_fit(
+    time: np.ndarray[Any, Any], event: np.ndarray[Any, Any], entry: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None:
+    """Maximum likelihood of a mixture: a deal is won with chance p after a lognormal time
+    (mu_w, s_w), else lost after another lognormal (mu_l, s_l); open deals are censored,
+    late entries truncated. The parameters (logit p, mu_w, log s_w, mu_l, log s_l) and their
+    covariance (the inverse of the numerical Hessian), or None when the fit fails."""
+    from scipy.optimize import minimize
+    from scipy.special import expit, log_ndtr
+
+    t = np.maximum(time, 0.5)
+    lt = np.log(t)
+    le = np.log(np.maximum(entry, 1e-9))
+    late = entry > 0
+    won, lost, cens = event == 1, event == 2, event == 0
+
+    def nll(x: np.ndarray[Any, Any]) -> float:
+        a, mw, lsw, ml, lsl = x
+        p = expit(a)
+        sw, sl = math.exp(lsw), math.exp(lsl)
+        zw, zl = (lt - mw) / sw, (lt - ml) / sl
+        logpdf_w = -0.5 * zw**2 - math.log(sw) - lt - 0.5 * math.log(2 * math.pi)
+        logpdf_l = -0.5 * zl**2 - math.log(sl) - lt - 0.5 * math.log(2 * math.pi)
+        ll = np.sum(math.log(p) + logpdf_w[won]) + np.sum(math.log1p(-p) + logpdf_l[lost])
+        if cens.any():
+            sw_c = np.exp(log_ndtr(-zw[cens]))
+            sl_c = np.exp(log_ndtr(-zl[cens]))
+            ll += np.sum(np.log(np.maximum(p * sw_c + (1 - p) * sl_c, 1e-300)))
+        if late.any():
+            ew = np.exp(log_ndtr(-(le[late] - mw) / sw))
+            el = np.exp(log_ndtr(-(le[late] - ml) / sl))
+            ll -= np.sum(np.log(np.maximum(p * ew + (1 - p) * el, 1e-300)))
+        return float(-ll)
+
+    def start(mask: np.ndarray[Any, Any]) -> tuple[float, float]:
+        x = lt[mask] if mask.sum() >= 2 else lt
+        return float(np.mean(x)), float(math.log(max(np.std(x), 0.1)))
+
+    closed = won.sum() + lost.sum()
+    p0 = min(max(won.sum() / max(closed, 1), 0.02), 0.98)
+    x0 = np.array([math.log(p0 / (1 - p0)), *start(won), *start(lost)])
+    res = minimize(nll, x0, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-6})
+    res = minimize(nll, res.x, method="BFGS")
+    if not np.all(np.isfinite(res.x)):
+        return None
+    h = _hessian(nll, res.x)
+    try:
+        cov = np.linalg.inv(h)
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
+        return None
+    return np.asarray(res.x), cov
+
+
+def _hessian(f: Any, x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    n = x.size
+    h = np.zeros((n, n))
+    step = 1e-4 * np.maximum(np.abs(x), 1.0)
+    for i in range(n):
+        for j in range(i, n):
+            ei, ej = np.zeros(n), np.zeros(n)
+            ei[i], ej[j] = step[i], step[j]
+            v = (
+                f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)
+            ) / (4 * step[i] * step[j])
+            h[i, j] = h[j, i] = v
+    return h
+
+
+def _quantile_interval(values: np.ndarray[Any, Any]) -> tuple[float, float]:
+    return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
+
+
+def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
+    """Fit ``crm`` as known at the end of ``as_of`` (default: its latest date)."""
+    full = crm.opportunities()
+    if as_of is None:
+        dates = pd.concat([full["created"], full["closed"]]).dropna()
+        if dates.empty:
+            raise ScenarioError([Problem("", "no dated deals to calibrate", crm.path.name)])
+        as_of = pd.Timestamp(dates.max()).normalize()
+    try:
+        stamp = pd.Timestamp(str(as_of))
+    except ValueError:
+        raise ScenarioError([Problem("as_of", f"{as_of!r} is not a date")]) from None
+    day = f"{stamp:%Y-%m-%d}" if stamp == stamp.normalize() else stamp.isoformat()
+    deals = crm.opportunities(as_of=day)
+    repairs = tuple(format_repairs(crm.repairs(day)).splitlines())
+    end = stamp + pd.Timedelta(days=1) if stamp == stamp.normalize() else stamp
+    dated = deals[deals["created"].notna()]
+    if len(dated) < 2:
+        raise ScenarioError(
+            [Problem("", f"fewer than 2 dated deals as of {stamp:%Y-%m-%d}", crm.path.name)]
+        )
+    mapping = crm.mapping
+    notes: list[str] = []
+    estimates: list[Estimate] = []
+
+    # (a) arrivals over the full months the export covers
+    first_close = dated["closed"].min()
+    first = dated["created"].min()
+    start = _month_floor(first if pd.isna(first_close) else max(first, first_close))
+    if start < first:
+        start = start if start.day == 1 and first <= start else _month_floor(first)
+    last = _month_floor(end)
+    window_end = last
+    if window_end <= start:
+        window_end = end
+        notes.append("no full month covered: the arrival rate uses the whole span")
+    in_window = (dated["created"] >= start) & (dated["created"] < window_end)
+    count = int(in_window.sum())
+    exposure = (window_end - start).days / DAYS_PER_MONTH
+    rate = count / exposure
+    low, high = _poisson_interval(count, exposure)
+    estimates.append(
+        Estimate("arrivals.rate_per_month", rate, low, high, "data", f"{count} leads, Poisson")
+    )
+    if start > _month_floor(first):
+        notes.append(
+            f"left-truncation: closes start {first_close:%Y-%m-%d} but creates "
+            f"{first:%Y-%m-%d}; months before {start:%Y-%m} are left out of the arrival rate "
+            "(deals that closed before the export began are missing), and deals created "
+            "before it enter the survival fit late"
+        )
+    notes.append("arrivals: created (engaged) deals; undated leads have no known arrival")
+
+    # (c) win probability and cycle time: competing risks with censoring and truncation
+    created = dated["created"]
+    closed = dated["closed"].where(dated["outcome"] != "open")
+    stop = closed.fillna(end)
+    time = ((stop - created).dt.total_seconds() / 86400.0).to_numpy(float)
+    time = np.maximum(time, 0.5)
+    outcome = dated["outcome"].astype(str).to_numpy()
+    event = np.where(outcome == "won", 1, np.where(outcome == "lost", 2, 0))
+    entry = np.maximum(((start - created).dt.total_seconds() / 86400.0).to_numpy(float), 0.0)
+    entry = np.minimum(entry, time - 1e-6)
+    _, cif_won, cif_lost = aalen_johansen(time, event, entry)
+    win = float(cif_won[-1]) if cif_won.size else math.nan
+    rng = np.random.default_rng(SEED)
+    boots = []
+    n = len(time)
+    for _ in range(BOOTSTRAP):
+        i = rng.integers(0, n, n)
+        _, cw, _ = aalen_johansen(time[i], event[i], entry[i])
+        boots.append(cw[-1] if cw.size else math.nan)
+    wl, wh = _quantile_interval(np.asarray(boots))
+    n_open = int((event == 0).sum())
+    estimates.append(
+        Estimate(
+            "win_probability",
+            win,
+            wl,
+            wh,
+            "data",
+            f"Aalen-Johansen, {n_open} open deals censored, bootstrap",
+        )
+    )
+    naive = float((event == 1).sum() / max((event > 0).sum(), 1))
+    estimates.append(
+        Estimate("win_rate_closed_only", naive, math.nan, math.nan, "data", "biased: for contrast")
+    )
+    fit = _mixture_fit(time, event, entry) if (event == 1).sum() >= 3 else None
+    if fit is not None:
+        x, cov = fit
+        mw, sw = float(x[1]), math.exp(float(x[2]))
+        log_mean = mw + sw**2 / 2
+        grad = np.array([0.0, 1.0, sw**2, 0.0, 0.0])
+        se = math.sqrt(float(grad @ cov @ grad))
+        cycle_mean = math.exp(log_mean)
+        cycle_cv = math.sqrt(math.expm1(sw**2))
+        estimates.append(
+            Estimate(
+                "cycle_days_won.mean",
+                cycle_mean,
+                math.exp(log_mean - Z95 * se),
+                math.exp(log_mean + Z95 * se),
+                "data",
+                "lognormal, censored mixture MLE",
+            )
+        )
+        ssw = math.sqrt(float(cov[2, 2])) * sw
+        estimates.append(
+            Estimate(
+                "cycle_days_won.sigma_log",
+                sw,
+                sw * math.exp(-Z95 * ssw / sw),
+                sw * math.exp(Z95 * ssw / sw),
+                "data",
+                f"cv {cycle_cv:.3g}",
+            )
+        )
+        ml, sl = float(x[3]), math.exp(float(x[4]))
+        lm = ml + sl**2 / 2
+        g2 = np.array([0.0, 0.0, 0.0, 1.0, sl**2])
+        se2 = math.sqrt(float(g2 @ cov @ g2))
+        estimates.append(
+            Estimate(
+                "cycle_days_lost.mean",
+                math.exp(lm),
+                math.exp(lm - Z95 * se2),
+                math.exp(lm + Z95 * se2),
+                "data",
+                "not simulated: lost deals take the won cycle",
+            )
+        )
+    else:
+        won_times = time[event == 1]
+        cycle_mean = float(np.mean(won_times)) if won_times.size else 30.0
+        cycle_cv = float(np.std(won_times) / cycle_mean) if won_times.size > 1 else 1.0
+        estimates.append(
+            Estimate("cycle_days_won.mean", cycle_mean, math.nan, math.nan, "assumption",
+                     "too few wins to fit: mean of the wins seen")
+        )
+    if not math.isfinite(win):
+        win = naive
+    # (b) deal values by segment
+    grades, value_estimates, seg_note = _values(dated)
+    estimates += value_estimates
+    notes.append(seg_note)
+    # (d) workload
+    owners, cap, workload = _workload(dated, start, window_end, end)
+    estimates += workload
+    # (e) calendar
+    calendar, cal_estimates = _calendar(dated, start, window_end)
+    estimates += cal_estimates
+    notes.append(
+        "calendar: the month-of-quarter effect is reported, not simulated (the scenario's "
+        "period_end cannot yet set one that differs for wins and losses)"
+    )
+    timed = mapping.stage_at_creation
+    recorded = {s for s in mapping.stages.values() if s in STAGES}
+    untimed = tuple(s for s in STAGES if s in recorded and s != timed)
+    cal = Calibration(
+        as_of=stamp,
+        window=(start, window_end),
+        estimates=tuple(estimates),
+        grades=grades,
+        rate_per_month=rate,
+        win_probability=win,
+        cycle_mean=cycle_mean,
+        cycle_cv=cycle_cv,
+        timed_stage=timed,
+        pass_through=tuple(mapping.pass_through),
+        untimed=untimed,
+        owners=owners,
+        cap=cap,
+        calendar=calendar,
+        repairs=repairs,
+        notes=tuple(notes),
+    )
+    return _sized(cal)
+
+
+def _sized(cal: Calibration) -> Calibration:
+    """Raise the cap until the analytic check finds every pool's offered load below
+    ``MAX_LOAD``, so that waits for account managers do not distort the fitted cycle."""
+    from dataclasses import replace
+
+    from kamsim.analytic import check
+
+    fitted = cal.cap
+    for _ in range(60):
+        result = check(cal.scenario())
+        if float(result.pools["offered_load"].max()) < MAX_LOAD:
+            break
+        cal = replace(cal, cap=max(cal.cap + 1, math.ceil(cal.cap * 1.1)))
+    if cal.cap != fitted:
+        note = (
+            f"account managers: deals_per_person raised from the P90 workload {fitted} to "
+            f"{cal.cap} so that the offered load stays below {MAX_LOAD}"
+        )
+        cal = replace(cal, notes=(*cal.notes, note))
+    return cal
+
+
+def _values(
+    dated: pd.DataFrame,
+) -> tuple[dict[str, tuple[float, float, float, str]], list[Estimate], str]:
+    won = dated[(dated["outcome"] == "won") & (dated["value"] > 0)]
+    segment_column = next(
+        (c for c in ("product", "sector") if dated[c].notna().mean() > 0.5), None
+    )
+    estimates: list[Estimate] = []
+    if won.empty:
+        cv = 0.5
+        estimates.append(
+            Estimate("value.mean", DEFAULT_VALUE, math.nan, math.nan, "assumption", "no values")
+        )
+        return {"A": (1.0, DEFAULT_VALUE, cv, "all")}, estimates, "values: none in the export"
+    seg_won = won[segment_column].fillna("?") if segment_column else pd.Series("all", won.index)
+    seg_all = (
+        dated[segment_column].fillna("?") if segment_column else pd.Series("all", dated.index)
+    )
+    fits: dict[str, tuple[float, float, int]] = {}
+    for seg, values in np.log(won["value"]).groupby(seg_won.to_numpy()):
+        v = values.to_numpy(float)
+        if v.size < 2:
+            continue
+        mu, s = float(v.mean()), float(v.std(ddof=1))
+        fits[str(seg)] = (mu, s, v.size)
+        m = mu + s**2 / 2
+        se = math.sqrt(s**2 / v.size + s**4 / (2 * (v.size - 1)))
+        estimates.append(
+            Estimate(
+                f"value.mean[{seg}]",
+                math.exp(m),
+                math.exp(m - Z95 * se),
+                math.exp(m + Z95 * se),
+                "data",
+                f"lognormal, {v.size} wins, sigma_log {s:.3g}",
+            )
+        )
+    if not fits:
+        v = np.log(won["value"].to_numpy(float))
+        fits["all"] = (float(v.mean()), float(v.std()) if v.size > 1 else 0.5, v.size)
+        seg_all = pd.Series("all", dated.index)
+    ordered = sorted(fits, key=lambda k: fits[k][0], reverse=True)
+    groups = [list(g) for g in np.array_split(np.array(ordered, dtype=object), min(4, len(ordered)))]
+    counts = seg_all.value_counts()
+    total = float(sum(counts.get(s, 0) for s in ordered)) or 1.0
+    grades: dict[str, tuple[float, float, float, str]] = {}
+    for key, group in zip(GRADES, groups, strict=False):
+        logs = np.concatenate(
+            [np.log(won.loc[seg_won == s, "value"].to_numpy(float)) for s in group]
+        )
+        mu, s2 = float(logs.mean()), float(logs.var(ddof=1)) if logs.size > 1 else 0.25
+        mean = math.exp(mu + s2 / 2)
+        cv = math.sqrt(math.expm1(s2))
+        share = float(sum(counts.get(s, 0) for s in group)) / total
+        grades[key] = (share, mean, cv, ", ".join(str(s) for s in group))
+    shares = sum(g[0] for g in grades.values())
+    grades = {k: (g[0] / shares, g[1], g[2], g[3]) for k, g in grades.items()}
+    for key, (share, mean, cv, segs) in grades.items():
+        estimates.append(
+            Estimate(f"grades.{key}.share", share, math.nan, math.nan, "data", segs)
+        )
+    note = (
+        f"values: lognormal by {segment_column or 'one segment'} (won deals); segments grouped "
+        "into grades A-D by their median value; win probability and cycle are the same for all "
+        "grades (assumption)"
+    )
+    return grades, estimates, note
+
+
+def _workload(
+    dated: pd.DataFrame, start: pd.Timestamp, window_end: pd.Timestamp, end: pd.Timestamp
+) -> tuple[int, int, list[Estimate]]:
+    owners = dated["owner"].dropna()
+    names = sorted(set(owners.astype(str)))
+    if not names:
+        return 1, 1000, [
+            Estimate("account_managers.headcount", 1, math.nan, math.nan, "assumption", "no owners")
+        ]
+    points = pd.date_range(start, window_end, freq="MS")[1:]
+    if len(points) == 0:
+        points = pd.DatetimeIndex([end])
+    d = dated[dated["owner"].notna()]
+    created = d["created"].to_numpy()
+    closed = d["closed"].fillna(pd.Timestamp.max).to_numpy()
+    code = pd.Categorical(d["owner"].astype(str), categories=names).codes
+    counts = np.zeros((len(names), len(points)))
+    for j, t in enumerate(points.to_numpy()):
+        active = (created < t) & (closed >= t)
+        counts[:, j] = np.bincount(code[active], minlength=len(names))
+    flat = counts.ravel()
+    median, p90 = float(np.median(flat)), float(np.quantile(flat, 0.9))
+    rng = np.random.default_rng(SEED + 1)
+    boots = np.empty((BOOTSTRAP, 2))
+    for b in range(BOOTSTRAP):
+        rows = counts[rng.integers(0, len(names), len(names))].ravel()
+        boots[b] = np.median(rows), np.quantile(rows, 0.9)
+    ml, mh = _quantile_interval(boots[:, 0])
+    pl, ph = _quantile_interval(boots[:, 1])
+    cap = max(1, math.ceil(p90))
+    return len(names), cap, [
+        Estimate("account_managers.headcount", len(names), math.nan, math.nan, "data", "owners"),
+        Estimate("workload.median_active_deals", median, ml, mh, "data", "per owner, month ends"),
+        Estimate("workload.p90_active_deals", p90, pl, ph, "data", "suggested portfolio cap"),
+    ]
+
+
+def _calendar(
+    dated: pd.DataFrame, start: pd.Timestamp, window_end: pd.Timestamp
+) -> tuple[pd.DataFrame, list[Estimate]]:
+    from scipy.stats import chisquare
+
+    days = pd.date_range(start, window_end - pd.Timedelta(days=1), freq="D")
+    exposure = np.bincount((days.month.to_numpy() - 1) % 3, minlength=3).astype(float)
+    rows = []
+    estimates: list[Estimate] = []
+    for outcome in ("won", "lost"):
+        closes = dated.loc[dated["outcome"] == outcome, "closed"]
+        closes = closes[(closes >= start) & (closes < window_end)]
+        observed = np.bincount((closes.dt.month.to_numpy() - 1) % 3, minlength=3).astype(float)
+        total = observed.sum()
+        expected = exposure / exposure.sum() * total if exposure.sum() else observed
+        p = math.nan
+        if total > 0 and exposure.all():
+            p = float(chisquare(observed, expected).pvalue)
+        for m in range(3):
+            rows.append((outcome, m + 1, int(observed[m]), float(expected[m])))
+        a, b = observed[2], observed[:2].sum()
+        ea, eb = exposure[2], exposure[:2].sum()
+        if a > 0 and b > 0 and ea > 0 and eb > 0:
+            log_ratio = math.log((a / ea) / (b / eb))
+            se = math.sqrt(1 / a + 1 / b)
+            estimates.append(
+                Estimate(
+                    f"calendar.{outcome}.quarter_end_ratio",
+                    math.exp(log_ratio),
+                    math.exp(log_ratio - Z95 * se),
+                    math.exp(log_ratio + Z95 * se),
+                    "data",
+                    f"closes per day, month 3 vs 1-2; chi-square p = {p:.3g}; not simulated",
+                )
+            )
+    table = pd.DataFrame(rows, columns=["outcome", "month_of_quarter", "closes", "expected"])
+    return table, estimates
+
+
+def calendar_pvalue(cal: Calibration, outcome: str) -> float:
+    """The chi-square p-value of flat closes by month of quarter for ``outcome``."""
+    from scipy.stats import chisquare
+
+    t = cal.calendar[cal.calendar["outcome"] == outcome]
+    return float(chisquare(t["closes"].to_numpy(float), t["expected"].to_numpy(float)).pvalue)
