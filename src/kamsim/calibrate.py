@@ -242,9 +242,7 @@ def _key(k: str) -> str:
 def to_toml(data: dict[str, Any], prefix: str = "") -> str:
     """A small TOML writer for scenario tables: nested tables as ``[sections]``,
     distributions (tables with a ``dist`` key) inline."""
-    scalars = [
-        (k, v) for k, v in data.items() if not (isinstance(v, dict) and "dist" not in v)
-    ]
+    scalars = [(k, v) for k, v in data.items() if not (isinstance(v, dict) and "dist" not in v)]
     tables = [(k, v) for k, v in data.items() if isinstance(v, dict) and "dist" not in v]
     out = [f"{_key(k)} = {_literal(v)}" for k, v in scalars]
     text = "\n".join(out)
@@ -360,9 +358,9 @@ def _hessian(f: Any, x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         for j in range(i, n):
             ei, ej = np.zeros(n), np.zeros(n)
             ei[i], ej[j] = step[i], step[j]
-            v = (
-                f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)
-            ) / (4 * step[i] * step[j])
+            v = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (
+                4 * step[i] * step[j]
+            )
             h[i, j] = h[j, i] = v
     return h
 
@@ -434,7 +432,7 @@ def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
     event = np.where(outcome == "won", 1, np.where(outcome == "lost", 2, 0))
     entry = np.maximum(((start - created).dt.total_seconds() / 86400.0).to_numpy(float), 0.0)
     entry = np.minimum(entry, time - 1e-6)
-    _, cif_won, cif_lost = aalen_johansen(time, event, entry)
+    _, cif_won, _ = aalen_johansen(time, event, entry)
     win = float(cif_won[-1]) if cif_won.size else math.nan
     rng = np.random.default_rng(SEED)
     boots = []
@@ -508,8 +506,14 @@ def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
         cycle_mean = float(np.mean(won_times)) if won_times.size else 30.0
         cycle_cv = float(np.std(won_times) / cycle_mean) if won_times.size > 1 else 1.0
         estimates.append(
-            Estimate("cycle_days_won.mean", cycle_mean, math.nan, math.nan, "assumption",
-                     "too few wins to fit: mean of the wins seen")
+            Estimate(
+                "cycle_days_won.mean",
+                cycle_mean,
+                math.nan,
+                math.nan,
+                "assumption",
+                "too few wins to fit: mean of the wins seen",
+            )
         )
     if not math.isfinite(win):
         win = naive
@@ -527,8 +531,9 @@ def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
         "calendar: the month-of-quarter effect is reported, not simulated (the scenario's "
         "period_end cannot yet set one that differs for wins and losses)"
     )
-    timed = mapping.stage_at_creation
     recorded = {s for s in mapping.stages.values() if s in STAGES}
+    at_creation = mapping.stage_at_creation
+    timed: str = "proposal" if at_creation is None else str(at_creation)
     untimed = tuple(s for s in STAGES if s in recorded and s != timed)
     cal = Calibration(
         as_of=stamp,
@@ -577,9 +582,7 @@ def _values(
     dated: pd.DataFrame,
 ) -> tuple[dict[str, tuple[float, float, float, str]], list[Estimate], str]:
     won = dated[(dated["outcome"] == "won") & (dated["value"] > 0)]
-    segment_column = next(
-        (c for c in ("product", "sector") if dated[c].notna().mean() > 0.5), None
-    )
+    segment_column = next((c for c in ("product", "sector") if dated[c].notna().mean() > 0.5), None)
     estimates: list[Estimate] = []
     if won.empty:
         cv = 0.5
@@ -588,9 +591,7 @@ def _values(
         )
         return {"A": (1.0, DEFAULT_VALUE, cv, "all")}, estimates, "values: none in the export"
     seg_won = won[segment_column].fillna("?") if segment_column else pd.Series("all", won.index)
-    seg_all = (
-        dated[segment_column].fillna("?") if segment_column else pd.Series("all", dated.index)
-    )
+    seg_all = dated[segment_column].fillna("?") if segment_column else pd.Series("all", dated.index)
     fits: dict[str, tuple[float, float, int]] = {}
     for seg, values in np.log(won["value"]).groupby(seg_won.to_numpy()):
         v = values.to_numpy(float)
@@ -615,7 +616,9 @@ def _values(
         fits["all"] = (float(v.mean()), float(v.std()) if v.size > 1 else 0.5, v.size)
         seg_all = pd.Series("all", dated.index)
     ordered = sorted(fits, key=lambda k: fits[k][0], reverse=True)
-    groups = [list(g) for g in np.array_split(np.array(ordered, dtype=object), min(4, len(ordered)))]
+    groups = [
+        list(g) for g in np.array_split(np.array(ordered, dtype=object), min(4, len(ordered)))
+    ]
     counts = seg_all.value_counts()
     total = float(sum(counts.get(s, 0) for s in ordered)) or 1.0
     grades: dict[str, tuple[float, float, float, str]] = {}
@@ -630,10 +633,8 @@ def _values(
         grades[key] = (share, mean, cv, ", ".join(str(s) for s in group))
     shares = sum(g[0] for g in grades.values())
     grades = {k: (g[0] / shares, g[1], g[2], g[3]) for k, g in grades.items()}
-    for key, (share, mean, cv, segs) in grades.items():
-        estimates.append(
-            Estimate(f"grades.{key}.share", share, math.nan, math.nan, "data", segs)
-        )
+    for grade, (share, _, _, segs) in grades.items():
+        estimates.append(Estimate(f"grades.{grade}.share", share, math.nan, math.nan, "data", segs))
     note = (
         f"values: lognormal by {segment_column or 'one segment'} (won deals); segments grouped "
         "into grades A-D by their median value; win probability and cycle are the same for all "
@@ -648,19 +649,25 @@ def _workload(
     owners = dated["owner"].dropna()
     names = sorted(set(owners.astype(str)))
     if not names:
-        return 1, 1000, [
-            Estimate("account_managers.headcount", 1, math.nan, math.nan, "assumption", "no owners")
-        ]
+        return (
+            1,
+            1000,
+            [
+                Estimate(
+                    "account_managers.headcount", 1, math.nan, math.nan, "assumption", "no owners"
+                )
+            ],
+        )
     points = pd.date_range(start, window_end, freq="MS")[1:]
     if len(points) == 0:
         points = pd.DatetimeIndex([end])
     d = dated[dated["owner"].notna()]
     created = d["created"].to_numpy()
-    closed = d["closed"].fillna(pd.Timestamp.max).to_numpy()
+    closed = d["closed"].to_numpy()
     code = pd.Categorical(d["owner"].astype(str), categories=names).codes
     counts = np.zeros((len(names), len(points)))
     for j, t in enumerate(points.to_numpy()):
-        active = (created < t) & (closed >= t)
+        active = (created < t) & ~(closed < t)  # open deals (NaT) stay active
         counts[:, j] = np.bincount(code[active], minlength=len(names))
     flat = counts.ravel()
     median, p90 = float(np.median(flat)), float(np.quantile(flat, 0.9))
@@ -672,11 +679,19 @@ def _workload(
     ml, mh = _quantile_interval(boots[:, 0])
     pl, ph = _quantile_interval(boots[:, 1])
     cap = max(1, math.ceil(p90))
-    return len(names), cap, [
-        Estimate("account_managers.headcount", len(names), math.nan, math.nan, "data", "owners"),
-        Estimate("workload.median_active_deals", median, ml, mh, "data", "per owner, month ends"),
-        Estimate("workload.p90_active_deals", p90, pl, ph, "data", "suggested portfolio cap"),
-    ]
+    return (
+        len(names),
+        cap,
+        [
+            Estimate(
+                "account_managers.headcount", len(names), math.nan, math.nan, "data", "owners"
+            ),
+            Estimate(
+                "workload.median_active_deals", median, ml, mh, "data", "per owner, month ends"
+            ),
+            Estimate("workload.p90_active_deals", p90, pl, ph, "data", "suggested portfolio cap"),
+        ],
+    )
 
 
 def _calendar(

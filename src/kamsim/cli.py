@@ -729,11 +729,10 @@ def export_log(
 @app.command()
 def calibrate(
     crm: Annotated[
-        Path, typer.Argument(help="The CRM export (CSV), e.g. sales_pipeline.csv.", show_default=False)
+        Path,
+        typer.Argument(help="The CRM export (CSV), e.g. sales_pipeline.csv.", show_default=False),
     ],
-    out: Annotated[
-        Path, typer.Option(help="The scenario TOML file to write.", show_default=False)
-    ],
+    out: Annotated[Path, typer.Option(help="The scenario TOML file to write.", show_default=False)],
     map_: Annotated[
         str | None,
         typer.Option("--map", help="Mapping TOML file or bundled name (default: maven)."),
