@@ -47,6 +47,8 @@ BOOTSTRAP = 200
 SEED = 20240601
 """The bootstrap's fixed seed: a calibration is reproducible."""
 HORIZON_MONTHS = 36
+STALE_LR = 2.71
+"""Likelihood-ratio statistic above which a share of never-closing deals is fitted."""
 MAX_LOAD = 0.85
 """The calibrated scenario's account managers are sized to an offered load below this."""
 DEFAULT_VALUE = 1.0e6
@@ -88,6 +90,7 @@ class Calibration:
     win_probability: float
     cycle_mean: float
     cycle_cv: float
+    cycle_family: str
     timed_stage: str
     pass_through: tuple[str, ...]
     untimed: tuple[str, ...]
@@ -141,7 +144,7 @@ class Calibration:
         for stage in STAGES:
             if stage == self.timed_stage:
                 stages[stage] = {
-                    "duration": _lognormal(self.cycle_mean, self.cycle_cv),
+                    "duration": _duration(self.cycle_family, self.cycle_mean, self.cycle_cv),
                     "pass_probability": _clip(self.win_probability),
                 }
             else:
@@ -207,6 +210,13 @@ class Calibration:
 
 def _clip(p: float) -> float:
     return float(min(1.0, max(0.0, p)))
+
+
+def _duration(family: str, mean: float, cv: float) -> dict[str, Any]:
+    if family == "gamma":
+        shape = min(max(1.0 / cv**2, 1e-4), 1e6)
+        return {"dist": "gamma", "shape": float(shape), "scale": float(mean / shape)}
+    return _lognormal(mean, cv)
 
 
 def _lognormal(mean: float, cv: float) -> dict[str, Any]:
@@ -296,49 +306,86 @@ def aalen_johansen(
 
 
 def _mixture_fit(
-    time: np.ndarray[Any, Any], event: np.ndarray[Any, Any], entry: np.ndarray[Any, Any]
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None:
-    """Maximum likelihood of a mixture: a deal is won with chance p after a lognormal time
-    (mu_w, s_w), else lost after another lognormal (mu_l, s_l); open deals are censored,
-    late entries truncated. The parameters (logit p, mu_w, log s_w, mu_l, log s_l) and their
-    covariance (the inverse of the numerical Hessian), or None when the fit fails."""
+    time: np.ndarray[Any, Any],
+    event: np.ndarray[Any, Any],
+    entry: np.ndarray[Any, Any],
+    stale: bool = False,
+    family: str = "lognormal",
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], float] | None:
+    """Maximum likelihood of a mixture: a deal is won after a lognormal time (mu_w, s_w), or
+    lost after another lognormal (mu_l, s_l), or (``stale``) never closes; open deals are
+    censored, late entries truncated. ``family`` ``gamma`` takes gamma times instead, with
+    (log shape, log scale) in place of (mu, log s). The shares are a softmax of (a, 0, q);
+    without ``stale``, q is minus infinity. The parameters (a, mu_w, log s_w, mu_l, log s_l[, q]),
+    their covariance (the inverse of the numerical Hessian) and the log-likelihood, or None
+    when the fit fails."""
     from scipy.optimize import minimize
-    from scipy.special import expit, log_ndtr
+    from scipy.special import gammaincc, gammaln, log_ndtr
 
     t = np.maximum(time, 0.5)
     lt = np.log(t)
     le = np.log(np.maximum(entry, 1e-9))
     late = entry > 0
     won, lost, cens = event == 1, event == 2, event == 0
+    half_log_2pi = 0.5 * math.log(2 * math.pi)
+
+    def shares(x: np.ndarray[Any, Any]) -> tuple[float, float, float]:
+        q = float(x[5]) if stale else -math.inf
+        top = max(float(x[0]), 0.0, q)
+        w, lo, st = math.exp(x[0] - top), math.exp(-top), math.exp(q - top)
+        total = w + lo + st
+        return w / total, lo / total, st / total
+
+    ev = np.maximum(entry, 1e-9)
+
+    def logpdf(a: float, b: float, mask: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        if family == "gamma":
+            k, th = math.exp(a), math.exp(b)
+            return np.asarray((k - 1) * lt[mask] - t[mask] / th - gammaln(k) - k * b)
+        z = (lt[mask] - a) / math.exp(b)
+        return np.asarray(-0.5 * z**2 - b - lt[mask] - half_log_2pi)
+
+    def sf(a: float, b: float, x: np.ndarray[Any, Any], logx: np.ndarray[Any, Any]) -> Any:
+        if family == "gamma":
+            return gammaincc(math.exp(a), x / math.exp(b))
+        return np.exp(log_ndtr(-(logx - a) / math.exp(b)))
 
     def nll(x: np.ndarray[Any, Any]) -> float:
-        a, mw, lsw, ml, lsl = x
-        p = expit(a)
-        sw, sl = math.exp(lsw), math.exp(lsl)
-        zw, zl = (lt - mw) / sw, (lt - ml) / sl
-        logpdf_w = -0.5 * zw**2 - math.log(sw) - lt - 0.5 * math.log(2 * math.pi)
-        logpdf_l = -0.5 * zl**2 - math.log(sl) - lt - 0.5 * math.log(2 * math.pi)
-        ll = np.sum(math.log(p) + logpdf_w[won]) + np.sum(math.log1p(-p) + logpdf_l[lost])
+        mw, lsw, ml, lsl = (float(v) for v in x[1:5])
+        if max(abs(lsw), abs(lsl)) > 20 or (family == "gamma" and max(mw, ml) > 20):
+            return 1e300
+        pw, pl, ps = shares(x)
+        if pw <= 0 or pl <= 0:
+            return 1e300
+        ll = float(
+            np.sum(math.log(pw) + logpdf(mw, lsw, won))
+            + np.sum(math.log(pl) + logpdf(ml, lsl, lost))
+        )
         if cens.any():
-            sw_c = np.exp(log_ndtr(-zw[cens]))
-            sl_c = np.exp(log_ndtr(-zl[cens]))
-            ll += np.sum(np.log(np.maximum(p * sw_c + (1 - p) * sl_c, 1e-300)))
+            alive = pw * sf(mw, lsw, t[cens], lt[cens]) + pl * sf(ml, lsl, t[cens], lt[cens]) + ps
+            ll += float(np.sum(np.log(np.maximum(alive, 1e-300))))
         if late.any():
-            ew = np.exp(log_ndtr(-(le[late] - mw) / sw))
-            el = np.exp(log_ndtr(-(le[late] - ml) / sl))
-            ll -= np.sum(np.log(np.maximum(p * ew + (1 - p) * el, 1e-300)))
-        return float(-ll)
+            ew = sf(mw, lsw, ev[late], le[late])
+            el = sf(ml, lsl, ev[late], le[late])
+            ll -= float(np.sum(np.log(np.maximum(pw * ew + pl * el + ps, 1e-300))))
+        return -ll if math.isfinite(ll) else 1e300
 
     def start(mask: np.ndarray[Any, Any]) -> tuple[float, float]:
+        if family == "gamma":
+            x = t[mask] if mask.sum() >= 2 else t
+            k = max(float(np.mean(x) ** 2 / max(np.var(x), 1e-9)), 0.05)
+            return math.log(k), math.log(float(np.mean(x)) / k)
         x = lt[mask] if mask.sum() >= 2 else lt
         return float(np.mean(x)), float(math.log(max(np.std(x), 0.1)))
 
     closed = won.sum() + lost.sum()
     p0 = min(max(won.sum() / max(closed, 1), 0.02), 0.98)
-    x0 = np.array([math.log(p0 / (1 - p0)), *start(won), *start(lost)])
-    res = minimize(nll, x0, method="Nelder-Mead", options={"maxiter": 4000, "xatol": 1e-6})
+    x0 = [math.log(p0 / (1 - p0)), *start(won), *start(lost)]
+    if stale:
+        x0.append(math.log(max(cens.mean(), 0.01) / (1 - p0)))
+    res = minimize(nll, np.array(x0), method="Nelder-Mead", options={"maxiter": 6000})
     res = minimize(nll, res.x, method="BFGS")
-    if not np.all(np.isfinite(res.x)):
+    if not np.all(np.isfinite(res.x)) or not math.isfinite(res.fun):
         return None
     h = _hessian(nll, res.x)
     try:
@@ -347,7 +394,52 @@ def _mixture_fit(
         return None
     if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
         return None
-    return np.asarray(res.x), cov
+    return np.asarray(res.x), cov, -float(res.fun)
+
+
+def _best_fit(
+    time: np.ndarray[Any, Any],
+    event: np.ndarray[Any, Any],
+    entry: np.ndarray[Any, Any],
+    notes: list[str],
+) -> tuple[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], float] | None, str]:
+    """The lognormal or the gamma mixture, whichever has the higher likelihood (same number of
+    parameters), each with a share of stale deals that never close when the likelihood ratio
+    test keeps it (boundary: chi-square 1 df, halved)."""
+    best: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], float] | None = None
+    family = ""
+    for kind in ("lognormal", "gamma"):
+        fit = _mixture_fit(time, event, entry, family=kind)
+        if fit is not None and (event == 0).any():
+            stale = _mixture_fit(time, event, entry, stale=True, family=kind)
+            if stale is not None and 2 * (stale[2] - fit[2]) > STALE_LR:
+                fit = stale
+        if fit is not None and (best is None or fit[2] > best[2]):
+            best, family = fit, kind
+    if best is not None and best[0].size == 6:
+        e = np.exp([float(best[0][0]), 0.0, float(best[0][5])])
+        notes.append(
+            f"stale deals: a share {e[2] / e.sum():.3g} of deals never closes (open far longer "
+            "than closed deals take); the scenario loses them at the end of the stage"
+        )
+    return best, family
+
+
+def _moments(
+    x: np.ndarray[Any, Any], i: int, family: str
+) -> tuple[tuple[float, np.ndarray[Any, Any]], tuple[float, np.ndarray[Any, Any]]]:
+    """Log mean and log cv of the time with parameters ``x[i], x[i + 1]``, each with its
+    gradient in ``x`` (for the delta method)."""
+    a, b = float(x[i]), float(x[i + 1])
+    g_mean, g_cv = np.zeros(x.size), np.zeros(x.size)
+    if family == "gamma":
+        g_mean[i], g_mean[i + 1] = 1.0, 1.0
+        g_cv[i] = -0.5
+        return (a + b, g_mean), (-a / 2, g_cv)
+    s2 = math.exp(2 * b)
+    g_mean[i], g_mean[i + 1] = 1.0, s2
+    g_cv[i + 1] = s2 * math.exp(s2) / math.expm1(s2)
+    return (a + s2 / 2, g_mean), (0.5 * math.log(math.expm1(s2)), g_cv)
 
 
 def _hessian(f: Any, x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -457,40 +549,27 @@ def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
     estimates.append(
         Estimate("win_rate_closed_only", naive, math.nan, math.nan, "data", "biased: for contrast")
     )
-    fit = _mixture_fit(time, event, entry) if (event == 1).sum() >= 3 else None
+    fit, family = _best_fit(time, event, entry, notes) if (event == 1).sum() >= 3 else (None, "")
     if fit is not None:
-        x, cov = fit
-        mw, sw = float(x[1]), math.exp(float(x[2]))
-        log_mean = mw + sw**2 / 2
-        grad = np.array([0.0, 1.0, sw**2, 0.0, 0.0])
-        se = math.sqrt(float(grad @ cov @ grad))
-        cycle_mean = math.exp(log_mean)
-        cycle_cv = math.sqrt(math.expm1(sw**2))
-        estimates.append(
-            Estimate(
-                "cycle_days_won.mean",
-                cycle_mean,
-                math.exp(log_mean - Z95 * se),
-                math.exp(log_mean + Z95 * se),
-                "data",
-                "lognormal, censored mixture MLE",
+        x, cov, _ = fit
+        (log_mean, g_mean), (log_cv, g_cv) = _moments(x, 1, family)
+        se = math.sqrt(float(g_mean @ cov @ g_mean))
+        se_cv = math.sqrt(float(g_cv @ cov @ g_cv))
+        cycle_mean, cycle_cv = math.exp(log_mean), math.exp(log_cv)
+        how = f"{family}, censored competing-risks mixture MLE"
+        for name, value, err in (("mean", log_mean, se), ("cv", log_cv, se_cv)):
+            estimates.append(
+                Estimate(
+                    f"cycle_days_won.{name}",
+                    math.exp(value),
+                    math.exp(value - Z95 * err),
+                    math.exp(value + Z95 * err),
+                    "data",
+                    how,
+                )
             )
-        )
-        ssw = math.sqrt(float(cov[2, 2])) * sw
-        estimates.append(
-            Estimate(
-                "cycle_days_won.sigma_log",
-                sw,
-                sw * math.exp(-Z95 * ssw / sw),
-                sw * math.exp(Z95 * ssw / sw),
-                "data",
-                f"cv {cycle_cv:.3g}",
-            )
-        )
-        ml, sl = float(x[3]), math.exp(float(x[4]))
-        lm = ml + sl**2 / 2
-        g2 = np.array([0.0, 0.0, 0.0, 1.0, sl**2])
-        se2 = math.sqrt(float(g2 @ cov @ g2))
+        (lm, gl), _ = _moments(x, 3, family)
+        se2 = math.sqrt(float(gl @ cov @ gl))
         estimates.append(
             Estimate(
                 "cycle_days_lost.mean",
@@ -544,6 +623,7 @@ def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
         win_probability=win,
         cycle_mean=cycle_mean,
         cycle_cv=cycle_cv,
+        cycle_family=family or "lognormal",
         timed_stage=timed,
         pass_through=tuple(mapping.pass_through),
         untimed=untimed,
