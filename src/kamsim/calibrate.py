@@ -196,7 +196,8 @@ class Calibration:
         ]
         if self.untimed:
             header.append(
-                f"# Recorded but not timed (no dated entries to fit): {', '.join(self.untimed)}"
+                f"# Recorded but not timed separately (per-stage fits are not done yet): "
+                f"{', '.join(self.untimed)}"
                 ": zero duration, pass probability 1."
             )
         header += [
@@ -249,20 +250,26 @@ def _key(k: str) -> str:
     return k if k.replace("_", "").replace("-", "").isalnum() else _literal(k)
 
 
-def to_toml(data: dict[str, Any], prefix: str = "") -> str:
+def to_toml(data: dict[str, Any]) -> str:
     """A small TOML writer for scenario tables: nested tables as ``[sections]``,
     distributions (tables with a ``dist`` key) inline."""
-    scalars = [(k, v) for k, v in data.items() if not (isinstance(v, dict) and "dist" not in v)]
-    tables = [(k, v) for k, v in data.items() if isinstance(v, dict) and "dist" not in v]
-    out = [f"{_key(k)} = {_literal(v)}" for k, v in scalars]
-    text = "\n".join(out)
-    for k, v in tables:
-        name = f"{prefix}.{_key(k)}" if prefix else _key(k)
-        body = to_toml(v, name)
-        has_scalars = any(not (isinstance(x, dict) and "dist" not in x) for x in v.values())
-        section = (f"\n[{name}]\n" if has_scalars else "") + body
-        text = (text + "\n" + section).strip("\n") + "\n"
-    return text.rstrip("\n") + "\n" if not prefix else text
+    lines: list[str] = []
+
+    def is_table(v: Any) -> bool:
+        return isinstance(v, dict) and "dist" not in v
+
+    def section(table: dict[str, Any], name: str) -> None:
+        scalars = [(k, v) for k, v in table.items() if not is_table(v)]
+        if scalars:
+            if name:
+                lines.extend(["", f"[{name}]"])
+            lines.extend(f"{_key(k)} = {_literal(v)}" for k, v in scalars)
+        for k, v in table.items():
+            if is_table(v):
+                section(v, f"{name}.{_key(k)}" if name else _key(k))
+
+    section(data, "")
+    return "\n".join(lines) + "\n"
 
 
 # -- the fit ---------------------------------------------------------------------------------
@@ -457,6 +464,15 @@ def _hessian(f: Any, x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return h
 
 
+def _wilson(p: float, n: int) -> tuple[float, float]:
+    """The Wilson 95% interval of a proportion ``p`` of ``n``."""
+    if n <= 0:
+        return 0.0, 1.0
+    centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def _quantile_interval(values: np.ndarray[Any, Any]) -> tuple[float, float]:
     return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
 
@@ -545,9 +561,11 @@ def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
             f"Aalen-Johansen, {n_open} open deals censored, bootstrap",
         )
     )
-    naive = float((event == 1).sum() / max((event > 0).sum(), 1))
+    n_closed = max(int((event > 0).sum()), 1)
+    naive = float((event == 1).sum() / n_closed)
+    nl, nh = _wilson(naive, n_closed)
     estimates.append(
-        Estimate("win_rate_closed_only", naive, math.nan, math.nan, "data", "biased: for contrast")
+        Estimate("win_rate_closed_only", naive, nl, nh, "data", "open deals dropped: biased")
     )
     fit, family = _best_fit(time, event, entry, notes) if (event == 1).sum() >= 3 else (None, "")
     if fit is not None:
@@ -596,6 +614,11 @@ def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
         )
     if not math.isfinite(win):
         win = naive
+    estimates += [
+        Estimate("arrivals.seasonality", 1.0, 1.0, 1.0, "assumption", "flat: not fitted"),
+        Estimate("grades.margin", 0.2, 0.2, 0.2, "assumption", "the schema's default"),
+        Estimate("grades.accounts", 50, 50, 50, "assumption", "accounts per grade"),
+    ]
     # (b) deal values by segment
     grades, value_estimates, seg_note = _values(dated)
     estimates += value_estimates
@@ -714,7 +737,8 @@ def _values(
     shares = sum(g[0] for g in grades.values())
     grades = {k: (g[0] / shares, g[1], g[2], g[3]) for k, g in grades.items()}
     for grade, (share, _, _, segs) in grades.items():
-        estimates.append(Estimate(f"grades.{grade}.share", share, math.nan, math.nan, "data", segs))
+        low, high = _wilson(share, int(total))
+        estimates.append(Estimate(f"grades.{grade}.share", share, low, high, "data", segs))
     note = (
         f"values: lognormal by {segment_column or 'one segment'} (won deals); segments grouped "
         "into grades A-D by their median value; win probability and cycle are the same for all "
@@ -732,11 +756,7 @@ def _workload(
         return (
             1,
             1000,
-            [
-                Estimate(
-                    "account_managers.headcount", 1, math.nan, math.nan, "assumption", "no owners"
-                )
-            ],
+            [Estimate("account_managers.headcount", 1, 1, 1, "assumption", "no owners")],
         )
     points = pd.date_range(start, window_end, freq="MS")[1:]
     if len(points) == 0:
@@ -764,7 +784,7 @@ def _workload(
         cap,
         [
             Estimate(
-                "account_managers.headcount", len(names), math.nan, math.nan, "data", "owners"
+                "account_managers.headcount", len(names), len(names), len(names), "data", "owners"
             ),
             Estimate(
                 "workload.median_active_deals", median, ml, mh, "data", "per owner, month ends"
