@@ -246,3 +246,13 @@ def test_cli_bad_input_exits_2(tmp_path: Path, args: list[str], cli: object) -> 
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("as_of", ["2024-01-03", "2024-02-15", "2024-06-30", "2025-06-01"])
+def test_early_and_late_as_of_dates_give_valid_scenarios(as_of: str) -> None:
+    for export in (read_crm(example()), read_crm(example("stage_history.csv"), "stage-history")):
+        cal = calibrate(export, as_of)
+        scenario = cal.scenario()
+        assert not kamsim.check(scenario).overloaded
+        assert all(e.source in ("data", "assumption") for e in cal.estimates)
+        assert all(e.low <= e.value <= e.high for e in cal.estimates if not math.isnan(e.low))

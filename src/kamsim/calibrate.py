@@ -470,7 +470,7 @@ def _wilson(p: float, n: int) -> tuple[float, float]:
         return 0.0, 1.0
     centre = (p + Z95**2 / (2 * n)) / (1 + Z95**2 / n)
     half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / (1 + Z95**2 / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
 
 
 def _quantile_interval(values: np.ndarray[Any, Any]) -> tuple[float, float]:
@@ -480,15 +480,19 @@ def _quantile_interval(values: np.ndarray[Any, Any]) -> tuple[float, float]:
 def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
     """Fit ``crm`` as known at the end of ``as_of`` (default: its latest date)."""
     full = crm.opportunities()
-    if as_of is None:
-        dates = pd.concat([full["created"], full["closed"]]).dropna()
-        if dates.empty:
-            raise ScenarioError([Problem("", "no dated deals to calibrate", crm.path.name)])
-        as_of = pd.Timestamp(dates.max()).normalize()
+    dates = pd.concat([full["created"], full["closed"]]).dropna()
+    if dates.empty:
+        raise ScenarioError([Problem("", "no dated deals to calibrate", crm.path.name)])
+    latest = pd.Timestamp(dates.max()).normalize()
+    notes: list[str] = []
     try:
-        stamp = pd.Timestamp(str(as_of))
+        stamp = latest if as_of is None else pd.Timestamp(str(as_of))
     except ValueError:
         raise ScenarioError([Problem("as_of", f"{as_of!r} is not a date")]) from None
+    if stamp > latest:
+        # The export says nothing after its latest date: months after it are not empty months.
+        notes.append(f"as-of {stamp:%Y-%m-%d} is after the export's latest date: fitted as of it")
+        stamp = latest
     day = f"{stamp:%Y-%m-%d}" if stamp == stamp.normalize() else stamp.isoformat()
     deals = crm.opportunities(as_of=day)
     repairs = tuple(format_repairs(crm.repairs(day)).splitlines())
@@ -499,7 +503,6 @@ def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
             [Problem("", f"fewer than 2 dated deals as of {stamp:%Y-%m-%d}", crm.path.name)]
         )
     mapping = crm.mapping
-    notes: list[str] = []
     estimates: list[Estimate] = []
 
     # (a) arrivals over the full months the export covers
@@ -718,6 +721,7 @@ def _values(
         v = np.log(won["value"].to_numpy(float))
         fits["all"] = (float(v.mean()), float(v.std()) if v.size > 1 else 0.5, v.size)
         seg_all = pd.Series("all", dated.index)
+        seg_won = pd.Series("all", won.index)
     ordered = sorted(fits, key=lambda k: fits[k][0], reverse=True)
     groups = [
         list(g) for g in np.array_split(np.array(ordered, dtype=object), min(4, len(ordered)))
