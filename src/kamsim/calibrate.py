@@ -730,12 +730,15 @@ def _values(
     total = float(sum(counts.get(s, 0) for s in ordered)) or 1.0
     grades: dict[str, tuple[float, float, float, str]] = {}
     for key, group in zip(GRADES, groups, strict=False):
-        logs = np.concatenate(
-            [np.log(won.loc[seg_won == s, "value"].to_numpy(float)) for s in group]
-        )
-        mu, s2 = float(logs.mean()), float(logs.var(ddof=1)) if logs.size > 1 else 0.25
-        mean = math.exp(mu + s2 / 2)
-        cv = math.sqrt(math.expm1(s2))
+        # The grade's value: the mixture of its segments' lognormals, weighted by their wins,
+        # matched by its mean and variance (so bookings keep their mean).
+        w = np.array([fits[s][2] for s in group], dtype=float)
+        mus = np.array([fits[s][0] for s in group])
+        s2s = np.array([fits[s][1] ** 2 for s in group])
+        w /= w.sum()
+        mean = float(np.sum(w * np.exp(mus + s2s / 2)))
+        second = float(np.sum(w * np.exp(2 * mus + 2 * s2s)))
+        cv = math.sqrt(max(second / mean**2 - 1, 1e-6))
         share = float(sum(counts.get(s, 0) for s in group)) / total
         grades[key] = (share, mean, cv, ", ".join(str(s) for s in group))
     shares = sum(g[0] for g in grades.values())
@@ -745,7 +748,8 @@ def _values(
         estimates.append(Estimate(f"grades.{grade}.share", share, low, high, "data", segs))
     note = (
         f"values: lognormal by {segment_column or 'one segment'} (won deals); segments grouped "
-        "into grades A-D by their median value; win probability and cycle are the same for all "
+        "into grades A-D by their median value (each grade's value matches its segments' mixture "
+        "in mean and variance); win probability and cycle are the same for all "
         "grades (assumption)"
     )
     return grades, estimates, note

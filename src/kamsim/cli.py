@@ -771,6 +771,9 @@ def calibrate(
         cal.scenario()
     except ScenarioError as err:
         raise _fail(err) from None
+    except (ValueError, ArithmeticError) as err:  # a fit the data cannot support
+        problem = Problem("", f"cannot calibrate: {err}", crm.name)
+        raise _fail(ScenarioError([problem])) from None
     typer.echo(cal.format())
     for line in cal.repairs:
         typer.echo(line)
