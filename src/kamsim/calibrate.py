@@ -11,7 +11,8 @@
   as-of date, won and lost are competing events (the Aalen-Johansen estimate; its cumulative
   incidence of ``won`` at the end is the win probability), deals created before the export's
   first close enter late (left-truncated); the time to a win is fitted by maximum likelihood
-  as a lognormal in a mixture model that also censors and truncates;
+  (lognormal or gamma, whichever fits better) in a mixture model that also censors and
+  truncates, with a share of stale deals that never close when the data call for one;
 - the account managers' workload: active deals per owner at each month end (median, P90),
   which suggests a portfolio cap;
 - the month-of-quarter calendar effect on wins and on losses (closes by month of the quarter
@@ -173,8 +174,8 @@ class Calibration:
         }
 
     def scenario(self) -> Scenario:
-        """The calibrated scenario, validated; account managers are sized so that the
-        analytic check finds no pool at or above capacity."""
+        """The calibrated scenario, validated (:func:`calibrate` has sized the account
+        managers so that the analytic check's offered load is below ``MAX_LOAD``)."""
         from kamsim.scenario import Scenario
 
         return Scenario.model_validate(self.scenario_data())
