@@ -359,6 +359,11 @@ def _num(measure: str, x: float) -> str:
     return f"{x:,.0f}" if measure == "bookings" else f"{x:.1f}"
 
 
+def _band(measure: str, row: Any) -> str:
+    mark = "" if row["covered"] else " *"
+    return f"{_num(measure, row['p10'])}..{_num(measure, row['p90'])}{mark}"
+
+
 def _grid(rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = []
@@ -407,10 +412,10 @@ def format_backtest(bt: Backtest) -> str:
                     str(as_of),
                     str(month),
                     _num(measure, k["actual"]),
-                    f"{_num(measure, k['p10'])}..{_num(measure, k['p90'])}{'' if k['covered'] else ' *'}",
+                    _band(measure, k),
                     _num(measure, k["mean"]),
                     _num(measure, k["crps"]),
-                    f"{_num(measure, r['p10'])}..{_num(measure, r['p90'])}{'' if r['covered'] else ' *'}",
+                    _band(measure, r),
                     _num(measure, r["mean"]),
                     _num(measure, r["crps"]),
                 )
