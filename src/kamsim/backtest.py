@@ -164,13 +164,13 @@ def open_pipeline(crm: CrmExport, as_of: dt.date) -> OpenPipeline:
     date, value and grade left to the scenario."""
     table = crm.opportunities(as_of)
     table = table[table["outcome"] == "open"]
+    ages = ((pd.Timestamp(as_of) - table["created"]).dt.days.clip(lower=0)).to_numpy(float)
     deals = []
-    for row in table.itertuples(index=False):
-        stage = str(row.stage)
+    for deal_id, crm_stage, age in zip(table["id"], table["stage"], ages, strict=True):
+        stage = str(crm_stage)
         if stage not in OPEN_STAGES:
             stage = OPEN_STAGES[0]
-        age = max(0.0, float((pd.Timestamp(as_of) - row.created).days))
-        deals.append(OpenDeal(str(row.id), stage, age))  # type: ignore[arg-type]
+        deals.append(OpenDeal(str(deal_id), stage, float(age)))
     return OpenPipeline(as_of, tuple(deals), source=crm.path.name)
 
 
@@ -217,7 +217,7 @@ def backtest_once(
     rows = []
     for month in months:
         for measure in MEASURES:
-            truth = float(actual.loc[month, measure])
+            truth = float(actual[measure].to_numpy(float)[months.index(month)])
             mine = samples[(samples["period"] == month) & (samples["measure"] == measure)]
             theirs = rr[(rr["month"] == month) & (rr["measure"] == measure)]
             for method, values in (("kamsim", mine["value"]), ("run-rate", theirs["value"])):
