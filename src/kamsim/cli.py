@@ -787,6 +787,80 @@ def calibrate(
 
 
 @app.command()
+def backtest(
+    crm: Annotated[
+        Path,
+        typer.Argument(help="The CRM export (CSV), e.g. sales_pipeline.csv.", show_default=False),
+    ],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="Forecast from what was known at the end of this date (YYYY-MM-DD); with "
+            "--rolling, the first as-of date to use."
+        ),
+    ] = None,
+    horizon: Annotated[str, typer.Option(help="How far ahead: months or days, e.g. 3m.")] = "3m",
+    map_: Annotated[
+        str | None,
+        typer.Option("--map", help="Mapping TOML file or bundled name (default: maven)."),
+    ] = None,
+    rolling: Annotated[
+        bool, typer.Option(help="Repeat on every month end with 3 months of closes before it.")
+    ] = False,
+    reps: Annotated[int, typer.Option(min=1, max=MAX_REPS, help="Number of replications.")] = 100,
+    seed: SeedOpt = 0,
+    workers: WorkersOpt = None,
+    quiet: QuietOpt = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Write backtest.csv and backtest_summary.csv here.")
+    ] = None,
+) -> None:
+    """Score forecasts made in the past against what happened: calibrate as of --as-of,
+    forecast --horizon from the deals open then, and per month compare won deals and bookings
+    with the P10-P90 band, the mean's bias and the CRPS, beside a trailing run-rate.
+    --rolling repeats this over month ends and says whether kamsim's CRPS is better."""
+    import datetime as dt
+
+    from kamsim.backtest import backtest as run_backtest
+    from kamsim.backtest import write_backtest
+    from kamsim.crm import read_crm
+    from kamsim.errors import Problem, ScenarioError
+    from kamsim.forecast import parse_horizon
+
+    try:
+        date = None
+        if as_of is not None:
+            try:
+                date = dt.date.fromisoformat(as_of.strip())
+            except ValueError:
+                raise ScenarioError(
+                    [Problem("--as-of", f"{as_of!r} is not a date (YYYY-MM-DD)")]
+                ) from None
+        elif not rolling:
+            raise ScenarioError([Problem("--as-of", "needed without --rolling")])
+        span = parse_horizon(horizon)
+        if out is not None and out.exists() and not out.is_dir():
+            raise ScenarioError([Problem("--out", f"{out} is a file; name a folder")])
+        if not crm.is_file():
+            raise ScenarioError([Problem("", "no such file", str(crm))])
+        bt = run_backtest(
+            read_crm(crm, map_), date, span, rolling, reps, seed, workers, progress=not quiet
+        )
+    except ScenarioError as err:
+        raise _fail(err) from None
+    except (ValueError, ArithmeticError) as err:  # a fit the data cannot support
+        problem = Problem("", f"cannot calibrate: {err}", crm.name)
+        raise _fail(ScenarioError([problem])) from None
+    typer.echo(bt.format())
+    if out is not None:
+        try:
+            files = write_backtest(bt, out)
+        except OSError as err:
+            raise _fail(ScenarioError([Problem("--out", f"cannot write: {err}")])) from None
+        typer.echo(f"wrote {', '.join(files)} to {out}")
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of scenario files."""
     from kamsim.io import scenario_json_schema
