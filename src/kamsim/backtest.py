@@ -80,10 +80,15 @@ SUMMARY_FILE: Final = "backtest_summary.csv"
 MEASURES: Final = ("won", "bookings")
 METHODS: Final = ("kamsim", "run-rate")
 TRAILING_MONTHS: Final = 3
+"""The full calendar months the run-rate averages, and the closes a rolling as-of needs."""
 RUN_RATE_DRAWS: Final = 4000
+"""Draws in the run-rate's predictive sample per month and measure."""
 RUN_RATE_SEED: Final = 0
+"""The seed of the run-rate's predictive sample."""
 BOOTSTRAP_RESAMPLES: Final = 2000
+"""Resamples of the paired bootstrap of the difference in mean CRPS."""
 BOOTSTRAP_SEED: Final = 0
+"""The seed of the paired bootstrap."""
 
 
 def crps_sample(sample: Any, y: float) -> float:
