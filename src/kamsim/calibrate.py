@@ -68,6 +68,19 @@ class Estimate:
     """``data`` (estimated from the export) or ``assumption``."""
     note: str = ""
 
+    @classmethod
+    def on_log_scale(cls, name: str, log_value: float, se: float, note: str) -> Estimate:
+        """A positive figure estimated on the log scale (standard error ``se`` there): its
+        interval is the exponential of the normal interval of the log, from the data."""
+        return cls(
+            name,
+            math.exp(log_value),
+            math.exp(log_value - Z95 * se),
+            math.exp(log_value + Z95 * se),
+            "data",
+            note,
+        )
+
     def format(self) -> str:
         def f(x: float) -> str:
             return "-" if math.isnan(x) else f"{x:.4g}"
@@ -580,26 +593,12 @@ def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
         cycle_mean, cycle_cv = math.exp(log_mean), math.exp(log_cv)
         how = f"{family}, censored competing-risks mixture MLE"
         for name, value, err in (("mean", log_mean, se), ("cv", log_cv, se_cv)):
-            estimates.append(
-                Estimate(
-                    f"cycle_days_won.{name}",
-                    math.exp(value),
-                    math.exp(value - Z95 * err),
-                    math.exp(value + Z95 * err),
-                    "data",
-                    how,
-                )
-            )
+            estimates.append(Estimate.on_log_scale(f"cycle_days_won.{name}", value, err, how))
         (lm, gl), _ = _moments(x, 3, family)
         se2 = math.sqrt(float(gl @ cov @ gl))
         estimates.append(
-            Estimate(
-                "cycle_days_lost.mean",
-                math.exp(lm),
-                math.exp(lm - Z95 * se2),
-                math.exp(lm + Z95 * se2),
-                "data",
-                "not simulated: lost deals take the won cycle",
+            Estimate.on_log_scale(
+                "cycle_days_lost.mean", lm, se2, "not simulated: lost deals take the won cycle"
             )
         )
     else:
@@ -709,13 +708,8 @@ def _values(
         m = mu + s**2 / 2
         se = math.sqrt(s**2 / v.size + s**4 / (2 * (v.size - 1)))
         estimates.append(
-            Estimate(
-                f"value.mean[{seg}]",
-                math.exp(m),
-                math.exp(m - Z95 * se),
-                math.exp(m + Z95 * se),
-                "data",
-                f"lognormal, {v.size} wins, sigma_log {s:.3g}",
+            Estimate.on_log_scale(
+                f"value.mean[{seg}]", m, se, f"lognormal, {v.size} wins, sigma_log {s:.3g}"
             )
         )
     if not fits:
@@ -829,12 +823,10 @@ def _calendar(
             log_ratio = math.log((a / ea) / (b / eb))
             se = math.sqrt(1 / a + 1 / b)
             estimates.append(
-                Estimate(
+                Estimate.on_log_scale(
                     f"calendar.{outcome}.quarter_end_ratio",
-                    math.exp(log_ratio),
-                    math.exp(log_ratio - Z95 * se),
-                    math.exp(log_ratio + Z95 * se),
-                    "data",
+                    log_ratio,
+                    se,
                     f"closes per day, month 3 vs 1-2; chi-square p = {p:.3g}; not simulated",
                 )
             )

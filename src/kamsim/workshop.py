@@ -605,6 +605,32 @@ def _mean(result: Result, kpi: str) -> float:
     return float(result.kpis[kpi].mean())
 
 
+def _log_points(ax: Axes, runs: Sequence[tuple[str, Result]], x: str, y: str, lang: str) -> None:
+    """The runs of the scenario log as numbered squares at their mean ``x`` and ``y``."""
+    if not runs:
+        return
+    ax.plot(
+        [_mean(r, x) for _, r in runs],
+        [_mean(r, y) for _, r in runs],
+        ls="none",
+        marker="s",
+        ms=6,
+        color=_LOG_POINT,
+        alpha=0.8,
+        gid="runs",
+        label=label("workshop.legend.runs", lang),
+    )
+    for n, r in runs:
+        ax.annotate(
+            n,
+            (_mean(r, x), _mean(r, y)),
+            xytext=(5, -10),
+            textcoords="offset points",
+            fontsize="x-small",
+            color=_LOG_POINT,
+        )
+
+
 def hockey_figure(
     pool: str,
     grid: Sequence[tuple[int, Result]],
@@ -648,28 +674,9 @@ def hockey_figure(
                     fontsize="x-small",
                     color="0.4",
                 )
-        shown = [(n, r) for n, r in runs if math.isfinite(_mean(r, wait))]
-        if shown:
-            ax.plot(
-                [_mean(r, util) for _, r in shown],
-                [_mean(r, wait) for _, r in shown],
-                ls="none",
-                marker="s",
-                ms=6,
-                color=_LOG_POINT,
-                alpha=0.8,
-                gid="runs",
-                label=label("workshop.legend.runs", lang),
-            )
-            for number, r in shown:
-                ax.annotate(
-                    number,
-                    (_mean(r, util), _mean(r, wait)),
-                    xytext=(5, -10),
-                    textcoords="offset points",
-                    fontsize="x-small",
-                    color=_LOG_POINT,
-                )
+        _log_points(
+            ax, [(n, r) for n, r in runs if math.isfinite(_mean(r, wait))], util, wait, lang
+        )
         _ghost_point(ax, base, util, wait, lang)
         _current_point(ax, base, current, util, wait, lang)
         ax.set_xlabel(label("workshop.axis.util", lang).format(pool=label(pool, lang)))
@@ -836,27 +843,7 @@ def executive_figure(
                     fontsize="x-small",
                     color="0.4",
                 )
-        if runs:
-            ax.plot(
-                [_mean(r, x) for _, r in runs],
-                [_mean(r, y) for _, r in runs],
-                ls="none",
-                marker="s",
-                ms=6,
-                color=_LOG_POINT,
-                alpha=0.8,
-                gid="runs",
-                label=label("workshop.legend.runs", lang),
-            )
-            for n, r in runs:
-                ax.annotate(
-                    n,
-                    (_mean(r, x), _mean(r, y)),
-                    xytext=(5, -10),
-                    textcoords="offset points",
-                    fontsize="x-small",
-                    color=_LOG_POINT,
-                )
+        _log_points(ax, runs, x, y, lang)
         _ghost_point(ax, base, x, y, lang)
         _current_point(ax, base, current, x, y, lang)
         ax.set_xlabel(label("workshop.axis.exec_days", lang))
