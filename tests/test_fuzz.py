@@ -17,7 +17,8 @@ Every case either validates and runs to completion with every table invariant ho
 (``invariants.check_replication``: finite KPIs, NaN only where undefined, money >= 0), or exits
 2 with ``error:`` lines naming the field. Files the exported JSON Schema rejects for type
 reasons are rejected by ``kamsim validate`` too. A CRM export either loads, with its tables as
-of any date, or raises ``ScenarioError`` whose every problem is one line naming a file. The
+of any date, or raises ``ScenarioError`` whose every problem is one line naming a file; the
+same faults through ``kamsim calibrate`` exit 0 with a scenario that validates, or exit 2. The
 suite reports its case count.
 """
 
@@ -756,3 +757,58 @@ def test_crm_mappings_with_faults(
     except (TypeError, ValueError):
         text = b"\x00\x01 not toml"
     crm_case(tmp_path_factory.mktemp("map"), dict(CRM_FILES), text, EXPORT_OF[name])
+
+
+@settings(SETTINGS, max_examples=40)
+@given(
+    mapping=st.sampled_from(sorted(EXPORT_OF)),
+    target=st.sampled_from(["export", "export", "export", "accounts.csv", "mapping"]),
+    data=st.data(),
+)
+def test_calibrate_with_faults(
+    tmp_path_factory: pytest.TempPathFactory, mapping: str, target: str, data: st.DataObject
+) -> None:
+    """``kamsim calibrate`` on a faulty export or mapping: exit 0 and a scenario file that
+    validates, or exit 2 with ``error:`` lines; never a traceback, and no file on refusal."""
+    directory = tmp_path_factory.mktemp("calibrate")
+    export = EXPORT_OF[mapping]
+    files: dict[str, str | bytes] = dict(CRM_FILES)
+    text: str | bytes = MAPPINGS[mapping]
+    if target == "mapping":
+        assert isinstance(text, str)
+        key = data.draw(st.sampled_from(_paths(tomllib.loads(text))))
+        value = data.draw(st.sampled_from(MAPPING_VALUES))
+        changed = tomllib.loads(text)
+        parent = _get(changed, key[:-1]) if len(key) > 1 else changed
+        parent[key[-1]] = value
+        try:
+            text = tomli_w.dumps(changed)
+        except (TypeError, ValueError):
+            text = b"\x00\x01 not toml"
+    else:
+        name = export if target == "export" else target
+        body: str | bytes = files[name]
+        for _ in range(data.draw(st.integers(1, 3))):
+            body = _mutate_csv(body, data.draw) if isinstance(body, str) else body
+        files[name] = body
+    for name, content in files.items():
+        if isinstance(content, bytes):
+            (directory / name).write_bytes(content)
+        else:
+            (directory / name).write_text(content, encoding="utf-8", newline="")
+    mapping_path = directory / "mapping.toml"
+    if isinstance(text, bytes):
+        mapping_path.write_bytes(text)
+    else:
+        mapping_path.write_text(text, encoding="utf-8")
+    out = directory / "fitted.toml"
+    as_of = data.draw(st.sampled_from([[], ["--as-of", "2024-06-30"], ["--as-of", "2023-01-15"]]))
+    argv = ["calibrate", str(directory / export), "--map", str(mapping_path), "--out", str(out)]
+    code, stdout, stderr = cli([*argv, *as_of])
+    assert_refused_or_ok(code, stdout, stderr)
+    if code == 0:
+        kamsim.load_scenario(out)
+        COUNTS["ran"] += 1
+    else:
+        assert not out.exists()
+        COUNTS["refused"] += 1
