@@ -36,7 +36,7 @@ from kamsim.limits import MAX_REPS, MAX_SEED
 from kamsim.model import Rules
 from kamsim.pipeline import OpenPipeline
 from kamsim.scenario import Scenario
-from kamsim.simulation import _check_int, _replicate, check_pipeline
+from kamsim.simulation import _check_int, _replicate, check_pipeline, replicate_drawn
 from kamsim.store import RunStore, folder_name, write_part
 from kamsim.tables import TABLES
 
@@ -242,13 +242,16 @@ def replicate(
     """One replication: run it, write its part when there is a store, return what the parent
     keeps. A failure is returned, not raised, so the other replications carry on."""
     try:
-        rules = _RULES.get(digest)
-        if rules is None:
-            rules = _RULES[digest] = Rules(scenario)
-        if pipeline is None:  # the ordinary call, unchanged
-            result = _replicate(rules, seed, replication)
+        if scenario.uncertainty:  # settings drawn per replication: rules per replication
+            result = replicate_drawn(scenario, seed, replication, pipeline)
         else:
-            result = _replicate(rules, seed, replication, pipeline)
+            rules = _RULES.get(digest)
+            if rules is None:
+                rules = _RULES[digest] = Rules(scenario)
+            if pipeline is None:  # the ordinary call, unchanged
+                result = _replicate(rules, seed, replication)
+            else:
+                result = _replicate(rules, seed, replication, pipeline)
         tables = result.tables()
         if part is not None:
             write_part(Path(part), tables)
