@@ -22,7 +22,7 @@ from kamsim.calibrate import calibrate
 from kamsim.cli import app
 from kamsim.crm import example, read_crm
 from kamsim.errors import ScenarioError
-from kamsim.experiment import experiment
+from kamsim.experiment import PARAMETERS_FILE, experiment
 from kamsim.forecast import forecast
 from kamsim.uncertainty import drawn_parameters, drawn_scenario, draws
 
@@ -122,12 +122,19 @@ def test_fixed_draws_at_the_point_values_change_nothing(short: kamsim.Scenario) 
         pd.testing.assert_frame_equal(getattr(drawn, name), table, obj=name)
 
 
-def test_runs_do_not_depend_on_workers_or_how_they_are_run(short: kamsim.Scenario) -> None:
+def test_runs_do_not_depend_on_workers_or_how_they_are_run(
+    short: kamsim.Scenario, tmp_path: Path
+) -> None:
     scenario = _with(short, {RATE: GAMMA, BETA_KEY: BETA})
     kwargs: dict[str, Any] = {"reps": 3, "seed": 9, "progress": False}
     one = experiment({"u": scenario}, workers=1, **kwargs)
-    two = experiment({"u": scenario}, workers=2, **kwargs)
+    two = experiment({"u": scenario}, workers=2, out=tmp_path / "out", **kwargs)
     pd.testing.assert_frame_equal(one.kpis, two.kpis)
+    written = pd.read_csv(tmp_path / "out" / PARAMETERS_FILE)
+    assert list(written.columns) == ["variant", "replication", "parameter", "value"]
+    assert len(written) == 3 * 2
+    drawn = written[(written["replication"] == 1) & (written["parameter"] == RATE)]
+    assert drawn["value"].item() == pytest.approx(draws(scenario, 9, 1)[RATE], rel=1e-12)
     stacked = kamsim.run(scenario, reps=3, seed=9)
     pd.testing.assert_frame_equal(stacked.kpis, one.kpis.drop(columns="variant"), check_dtype=False)
     single = kamsim.simulate(scenario, seed=9, replication=1)

@@ -301,7 +301,8 @@ class Scenario(Strict):
     { dist = "gamma", shape = 120.5, scale = 0.1 }``), so that the spread of results carries
     the uncertainty of estimated parameters (see ``kamsim.uncertainty``). A key names a real
     number or a per-grade table (one draw for every grade); the distribution must draw only
-    values the setting accepts. ``kamsim check`` uses the values set, not these."""
+    values the setting accepts. The draws replace the values set, which ``kamsim check``
+    uses."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
