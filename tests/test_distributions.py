@@ -49,6 +49,7 @@ CASES: dict[str, tuple[dict[str, Any], Any]] = {
         _pert(0.0, 8.0, 10.0, 2.0),
     ),
     "uniform": ({"dist": "uniform", "low": 5.0, "high": 15.0}, stats.uniform(5.0, 10.0)),
+    "beta": ({"dist": "beta", "a": 2.5, "b": 4.0}, stats.beta(2.5, 4.0)),
     "empirical": (
         {"dist": "empirical", "values": [1.0, 2.0, 5.0], "weights": [0.5, 0.3, 0.2]},
         stats.rv_discrete(values=([1, 2, 5], [0.5, 0.3, 0.2])),

@@ -184,7 +184,53 @@ class Calibration:
                     "ownership": True,
                 }
             },
+            "uncertainty": self._uncertainty(),
         }
+
+    def _uncertainty(self) -> dict[str, Any]:
+        """The sampling uncertainty of the fitted rates and probabilities, as the scenario's
+        ``uncertainty`` section (drawn once per replication, :mod:`kamsim.uncertainty`).
+
+        - the arrival rate: Gamma(count + 1/2, 1 / exposure), the posterior of a Poisson rate
+          under Jeffreys' prior (``count`` leads over ``exposure`` months of the window); its
+          mean, (count + 1/2) / exposure, is above the point estimate by half a lead over the
+          window, and it stays proper when no lead arrived;
+        - the timed stage's pass probability: the beta whose mean is the point estimate and
+          whose standard deviation is the interval's implied standard error, (high - low) /
+          (2 x 1.96) (method of moments; left out when the interval is missing or too wide
+          for a beta);
+        - the mean cycle, when fitted (on the log scale): the duration's parameter that is
+          proportional to its mean at a fixed cv (a gamma's scale, a lognormal's mean), as a
+          lognormal with the point value as mean and the spread of the log-scale interval.
+        """
+        out: dict[str, Any] = {}
+        exposure = (self.window[1] - self.window[0]).days / DAYS_PER_MONTH
+        count = round(self.rate_per_month * exposure)
+        out["arrivals.rate_per_month"] = {
+            "dist": "gamma",
+            "shape": count + 0.5,
+            "scale": 1.0 / exposure,
+        }
+        win = self.estimate("win_probability")
+        p, se = _clip(self.win_probability), (win.high - win.low) / (2 * Z95)
+        if math.isfinite(se) and se > 0 and 0 < p < 1 and se**2 < p * (1 - p):
+            n = p * (1 - p) / se**2 - 1
+            out[f"stages.{self.timed_stage}.pass_probability"] = {
+                "dist": "beta",
+                "a": max(p * n, 1e-4),
+                "b": max((1 - p) * n, 1e-4),
+            }
+        cycle = self.estimate("cycle_days_won.mean")
+        if cycle.source == "data" and cycle.low > 0:
+            log_se = math.log(cycle.high / cycle.low) / (2 * Z95)
+            duration = _duration(self.cycle_family, self.cycle_mean, self.cycle_cv)
+            # The parameter proportional to the mean at a fixed cv: gamma's scale, or the mean.
+            name = "scale" if duration["dist"] == "gamma" else "mean"
+            if log_se > 0:
+                out[f"stages.{self.timed_stage}.duration.{name}"] = _lognormal(
+                    duration[name], math.sqrt(math.expm1(log_se**2))
+                )
+        return out
 
     def scenario(self) -> Scenario:
         """The calibrated scenario, validated (:func:`calibrate` has sized the account

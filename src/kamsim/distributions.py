@@ -9,9 +9,10 @@ that selects the class when a scenario file is read, e.g.
 
 Each distribution declares its :class:`Support`, the set of values it can draw, with open or
 closed ends: fixed and empirical from their values, uniform, triangular and pert from
-low/high, lognormal and gamma (0, inf), exponential [0, inf). A scenario field accepts a
-distribution only where that support fits the field's range (``kamsim.validation.Range``), so
-a field's bounds follow from the distribution itself, never from its name. Every parameter is
+low/high, lognormal and gamma (0, inf), exponential [0, inf), beta [0, 1]. A scenario field
+accepts a distribution only where that support fits the field's range
+(``kamsim.validation.Range``), so a field's bounds follow from the distribution itself, never
+from its name. Every parameter is
 finite and at most ``MAX_PARAMETER`` in magnitude, and spreads are at most ``MAX_CV``, so means,
 variances and draws stay finite.
 
@@ -340,20 +341,57 @@ class Pert(_Bounded):
         return (self.high - self.low) ** 2 * a * b / ((a + b) ** 2 * (a + b + 1))
 
     def remaining(self, age: FloatArray, u: FloatArray) -> FloatArray:
-        from scipy.special import betainc, betaincinv
-
         lo, hi = self.low, self.high
         if hi == lo:
             return np.maximum(lo - age, 0.0)
         a, b = self._ab()
-        span = hi - lo
-        # P(T > x) = 1 - I_z(a, b) = I_{1 - z}(b, a), z = (x - low) / span: the upper tail
-        # without cancellation.
-        z = np.clip((age - lo) / span, 0.0, 1.0)
-        survival = betainc(b, a, 1.0 - z)
-        return _from_survival(
-            age, (1.0 - u) * survival, lambda q: lo + span * (1.0 - betaincinv(b, a, q))
-        )
+        return _beta_remaining(a, b, lo, hi - lo, age, u)
+
+
+class Beta(_Dist):
+    """A proportion between 0 and 1 (a probability whose value is uncertain), by its two
+    shape parameters: the mean is a / (a + b), and a + b acts as a number of observations."""
+
+    dist: Literal["beta"] = "beta"
+    a: Annotated[float, Field(ge=1 / MAX_CV**2, le=MAX_PARAMETER, allow_inf_nan=False)]
+    """First shape parameter (at least 1e-4), the weight of 1."""
+    b: Annotated[float, Field(ge=1 / MAX_CV**2, le=MAX_PARAMETER, allow_inf_nan=False)]
+    """Second shape parameter (at least 1e-4), the weight of 0."""
+
+    @property
+    def support(self) -> Support:
+        # Closed: with small shapes, draws round to exactly 0 or 1.
+        return Support(0.0, 1.0)
+
+    def sample(self, rng: np.random.Generator, n: int) -> FloatArray:
+        return rng.beta(self.a, self.b, n)
+
+    @property
+    def mean(self) -> float:
+        return self.a / (self.a + self.b)
+
+    @property
+    def variance(self) -> float:
+        total = self.a + self.b
+        return self.a * self.b / (total**2 * (total + 1))
+
+    def remaining(self, age: FloatArray, u: FloatArray) -> FloatArray:
+        return _beta_remaining(self.a, self.b, 0.0, 1.0, age, u)
+
+
+def _beta_remaining(
+    a: float, b: float, low: float, span: float, age: FloatArray, u: FloatArray
+) -> FloatArray:
+    """Time left of ``low + span * X``, X ~ Beta(a, b), given ``age`` already spent."""
+    from scipy.special import betainc, betaincinv
+
+    # P(T > x) = 1 - I_z(a, b) = I_{1 - z}(b, a), z = (x - low) / span: the upper tail
+    # without cancellation.
+    z = np.clip((age - low) / span, 0.0, 1.0)
+    survival = betainc(b, a, 1.0 - z)
+    return _from_survival(
+        age, (1.0 - u) * survival, lambda q: low + span * (1.0 - betaincinv(b, a, q))
+    )
 
 
 class Empirical(_Dist):
@@ -425,20 +463,20 @@ def _from_survival(
 
 
 Distribution = Annotated[
-    Fixed | Exponential | Lognormal | Gamma | Triangular | Pert | Uniform | Empirical,
+    Fixed | Exponential | Lognormal | Gamma | Triangular | Pert | Uniform | Empirical | Beta,
     Field(discriminator="dist"),
 ]
 """Any distribution, chosen in a scenario file by its ``dist`` tag."""
 
 DISTRIBUTION_TAGS: frozenset[str] = frozenset(
     cls.model_fields["dist"].default
-    for cls in (Fixed, Exponential, Lognormal, Gamma, Triangular, Pert, Uniform, Empirical)
+    for cls in (Fixed, Exponential, Lognormal, Gamma, Triangular, Pert, Uniform, Empirical, Beta)
 )
 """The ``dist`` tags (pydantic adds them to error locations of a distribution's fields)."""
 
 
 def conditional_remaining(
-    dist: Fixed | Exponential | Lognormal | Gamma | Triangular | Pert | Uniform | Empirical,
+    dist: Fixed | Exponential | Lognormal | Gamma | Triangular | Pert | Uniform | Empirical | Beta,
     age: float | FloatArray,
     u: float | FloatArray,
 ) -> FloatArray:
@@ -456,7 +494,7 @@ def conditional_remaining(
     - ``gamma``: S(x) = Q(shape, x / scale), the regularised upper incomplete gamma function,
       inverted with ``scipy.special.gammainccinv``;
     - ``uniform``, ``triangular``: closed forms of S and its inverse;
-    - ``pert``: the scaled beta's S(x) = I_(1 - z)(b, a), inverted with
+    - ``pert``, ``beta``: the (scaled) beta's S(x) = I_(1 - z)(b, a), inverted with
       ``scipy.special.betaincinv``;
     - ``empirical``: resampling, with their weights, the values above the age (every value
       when the age is 0).

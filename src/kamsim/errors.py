@@ -65,7 +65,7 @@ def check_depth(obj: Any, where: str = "") -> None:
             stack.extend((v, path, depth + 1) for v in node)
 
 
-def _dotted(loc: tuple[int | str, ...]) -> str:
+def dotted_location(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
     for part in loc:
         text = str(part)
@@ -85,7 +85,7 @@ def problems_from_validation(err: ValidationError) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[tuple[str, str]] = set()
     for e in err.errors(include_url=False):
-        base = _dotted(tuple(e["loc"]))
+        base = dotted_location(tuple(e["loc"]))
         msg = str(e["msg"]).removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown key"

@@ -36,15 +36,19 @@ from kamsim.limits import MAX_REPS, MAX_SEED
 from kamsim.model import Rules
 from kamsim.pipeline import OpenPipeline
 from kamsim.scenario import Scenario
-from kamsim.simulation import _check_int, _replicate, check_pipeline
+from kamsim.simulation import _check_int, _replicate, check_pipeline, replicate_drawn
 from kamsim.store import RunStore, folder_name, write_part
 from kamsim.tables import TABLES
+from kamsim.uncertainty import drawn_parameters
 
 Variant = Scenario | str | os.PathLike[str] | Mapping[str, Any]
 """A scenario, a scenario file or bundled name, or a mapping of overrides of ``base``."""
 
 SUMMARY_FILE = "summary.csv"
 """Per variant and KPI: mean, interval and spread; in every experiment's output folder."""
+PARAMETERS_FILE = "parameters.csv"
+"""The settings each replication drew (:meth:`Experiment.parameters`); in the output folder
+when a variant has an ``uncertainty`` section."""
 KEPT = ("kpis", "kpis_by_year", "timeseries")
 """The tables the parent keeps for every replication (the deals only when asked)."""
 
@@ -99,6 +103,17 @@ class Experiment:
             table.insert(0, "variant", label)
             parts.append(table)
         return KpiTable(pd.concat(parts, ignore_index=True))
+
+    def parameters(self) -> pd.DataFrame:
+        """The settings each replication of each variant drew from its scenario's
+        ``uncertainty`` section (:func:`kamsim.uncertainty.drawn_parameters`), with a
+        ``variant`` column first; no rows when no variant has the section."""
+        parts = []
+        for label, scenario in self.scenarios.items():
+            table = drawn_parameters(scenario, self.seed, self.reps)
+            table.insert(0, "variant", label)
+            parts.append(table)
+        return pd.concat(parts, ignore_index=True)
 
     def __repr__(self) -> str:
         failed = f", {len(self.failures)} failed" if len(self.failures) else ""
@@ -242,13 +257,16 @@ def replicate(
     """One replication: run it, write its part when there is a store, return what the parent
     keeps. A failure is returned, not raised, so the other replications carry on."""
     try:
-        rules = _RULES.get(digest)
-        if rules is None:
-            rules = _RULES[digest] = Rules(scenario)
-        if pipeline is None:  # the ordinary call, unchanged
-            result = _replicate(rules, seed, replication)
+        if scenario.uncertainty:  # settings drawn per replication: rules per replication
+            result = replicate_drawn(scenario, seed, replication, pipeline)
         else:
-            result = _replicate(rules, seed, replication, pipeline)
+            rules = _RULES.get(digest)
+            if rules is None:
+                rules = _RULES[digest] = Rules(scenario)
+            if pipeline is None:  # the ordinary call, unchanged
+                result = _replicate(rules, seed, replication)
+            else:
+                result = _replicate(rules, seed, replication, pipeline)
         tables = result.tables()
         if part is not None:
             write_part(Path(part), tables)
@@ -406,6 +424,9 @@ def experiment(
             kept = [r for r in range(done) if outcomes[(label, r)].error is None]
             store.merge(folders[label], kept)
         files: dict[str, pd.DataFrame | dict[str, Any]] = {SUMMARY_FILE: result.summary()}
+        drawn = result.parameters()
+        if len(drawn):
+            files[PARAMETERS_FILE] = drawn
         files.update(outputs(result) if outputs is not None else {})
         store.finish(_manifest(plan, scenarios, outcomes, folders), files)
     return result

@@ -320,6 +320,11 @@ def format_forecast(fc: Forecast) -> str:
         "  P10 / P50 / P90: the spread across replications; mean with its 95% interval; "
         "from pipeline: the mean from today's open deals",
     ]
+    if scenario.uncertainty:
+        lines.append(
+            "  parameter uncertainty: drawn once per replication, so the spread includes it: "
+            + ", ".join(scenario.uncertainty)
+        )
     table = fc.table
     for measure in ("won", "bookings"):
         lines.append("")

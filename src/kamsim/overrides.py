@@ -48,6 +48,21 @@ def _key_path(key: str) -> list[str]:
     return path
 
 
+def setting(data: Mapping[str, Any], key: str) -> Any:
+    """The value at dotted ``key`` of a scenario table; a ``KeyError`` naming the key when it
+    is not a dotted key path or names no setting there."""
+    try:
+        path = _key_path(key)
+    except ScenarioError:
+        raise KeyError(key) from None
+    node: Any = data
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            raise KeyError(key)
+        node = node[part]
+    return node
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Split ``a.b.c=<TOML literal>``; a bare word is taken as a string (``priority=fifo``)."""
     where = f"--set {text}"

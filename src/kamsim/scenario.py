@@ -49,9 +49,10 @@ from kamsim.mechanisms import (
     Relationship,
     Repeat,
 )
-from kamsim.overrides import Overrides, apply_overrides
+from kamsim.overrides import Overrides, apply_overrides, setting
 from kamsim.policies import Policy
 from kamsim.stages import Stages
+from kamsim.uncertainty import problems as uncertainty_problems
 from kamsim.validation import (
     MARGIN,
     MONEY,
@@ -295,6 +296,13 @@ class Scenario(Strict):
     """Low-confidence numbers by dotted key (``"stages.tender.odds.executive"``), each with
     its plausible range and source; ``kamsim check`` lists them and sensitivity analyses vary
     them."""
+    uncertainty: dict[str, Distribution] = Field(default_factory=dict)
+    """Settings drawn once per replication, by dotted key (``"arrivals.rate_per_month" =
+    { dist = "gamma", shape = 120.5, scale = 0.1 }``), so that the spread of results carries
+    the uncertainty of estimated parameters (see ``kamsim.uncertainty``). A key names a real
+    number or a per-grade table (one draw for every grade); the distribution must draw only
+    values the setting accepts. The draws replace the values set, which ``kamsim check``
+    uses."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -332,6 +340,7 @@ class Scenario(Strict):
                 "set resources.account_managers.ownership = true"
             )
         problems.extend(self._assumption_keys())
+        problems.extend(uncertainty_problems(self))
         pol = self.policy
         engage = pol.executive_engagement != "none" and pol.executive_wait == "wait"
         rescue = pol.pipeline_review.every_days is not None and (
@@ -370,15 +379,13 @@ class Scenario(Strict):
 
     def _assumption_keys(self) -> list[str]:
         """Each assumption must name a setting of this scenario."""
-        data = self.model_dump(mode="json", exclude={"assumptions"})
+        data = self.model_dump(mode="json", exclude={"assumptions", "uncertainty"})
         problems = []
         for key in self.assumptions:
-            node: Any = data
-            for part in key.split("."):
-                if not isinstance(node, dict) or part not in node:
-                    problems.append(f"assumptions.{key}: names no setting of this scenario")
-                    break
-                node = node[part]
+            try:
+                setting(data, key)
+            except KeyError:
+                problems.append(f"assumptions.{key}: names no setting of this scenario")
         return problems
 
     def _runnable(self) -> list[str]:

@@ -11,6 +11,7 @@ as-of date and new leads arrive from then on; see :mod:`kamsim.pipeline`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from kamsim.gcpause import paused_gc
 from kamsim.limits import MAX_REPS, MAX_SEED
@@ -18,6 +19,7 @@ from kamsim.model import Rules, run_replication
 from kamsim.pipeline import OpenPipeline
 from kamsim.results import Result, build_result, concat_results
 from kamsim.scenario import Scenario
+from kamsim.uncertainty import drawn_scenario
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:
@@ -55,7 +57,8 @@ def simulate(
     replication: int = 0,
     pipeline: OpenPipeline | None = None,
 ) -> Result:
-    """One replication of ``scenario``; its luck is keyed by (seed, replication, purpose).
+    """One replication of ``scenario``; its luck is keyed by (seed, replication, purpose), as
+    are the settings its ``uncertainty`` section draws.
 
     ``pipeline``: start from these open deals on their as-of date (:mod:`kamsim.pipeline`).
     """
@@ -63,6 +66,8 @@ def simulate(
     _check_int("seed", seed, 0, MAX_SEED)
     _check_int("replication", replication, 0, MAX_SEED)
     check_pipeline(pipeline, scenario)
+    if scenario.uncertainty:
+        return replicate_drawn(scenario, seed, replication, pipeline)
     return _replicate(Rules(scenario), seed, replication, pipeline)
 
 
@@ -73,6 +78,16 @@ def _replicate(
     table builder allocate (``kamsim.gcpause``)."""
     with paused_gc():
         return build_result(run_replication(rules, seed, replication, pipeline))
+
+
+def replicate_drawn(
+    scenario: Scenario, seed: int, replication: int, pipeline: OpenPipeline | None = None
+) -> Result:
+    """One replication of a scenario with an ``uncertainty`` section: its settings drawn for
+    this replication (:mod:`kamsim.uncertainty`), its rules built from them. The result names
+    the scenario as given, so replications stack."""
+    rules = Rules(drawn_scenario(scenario, seed, replication))
+    return replace(_replicate(rules, seed, replication, pipeline), scenario=scenario)
 
 
 def run(
@@ -92,10 +107,15 @@ def run(
     check_pipeline(pipeline, scenario)
     if progress is not None and not callable(progress):
         raise ValueError("progress: expected a callable taking the number of replications done")
-    rules = Rules(scenario)  # settings once per scenario, luck once per replication
+    # Settings once per scenario, luck once per replication; drawn settings once per
+    # replication only when the scenario has an uncertainty section.
+    rules = None if scenario.uncertainty else Rules(scenario)
     results = []
     for r in range(reps):
-        results.append(_replicate(rules, seed, r, pipeline))
+        if rules is None:
+            results.append(replicate_drawn(scenario, seed, r, pipeline))
+        else:
+            results.append(_replicate(rules, seed, r, pipeline))
         if progress is not None:
             progress(1)
     return concat_results(results)
