@@ -28,6 +28,7 @@ from kamsim import plots
 from kamsim.calibrate import Calibration, calibrate
 from kamsim.cli import app
 from kamsim.crm import example, read_crm
+from kamsim.errors import ScenarioError
 from kamsim.fit_folder import FIT_FILES
 from kamsim.fit_tables import fit_tables
 from kamsim.outputs import FitOutput, read_fit
@@ -224,3 +225,23 @@ def test_the_public_samples_report_lists_the_repaired_problems(tmp_path: Path) -
     assert "list-repairs" in parsed.ids
     assert text.count("<li>repaired: ") == len(repairs)
     assert len(parsed.images) == len(FIGURES)
+
+
+def test_a_report_path_that_is_a_file_is_one_error_line(tmp_path: Path) -> None:
+    taken = tmp_path / "fit"
+    taken.write_text("not a folder", encoding="utf-8")
+    result = CliRunner().invoke(
+        app,
+        ["calibrate", str(example()), "--out", str(tmp_path / "s.toml"), "--report", str(taken)],
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: --report: {taken} exists and is not a folder"
+    ]
+    assert not (tmp_path / "s.toml").exists()
+
+
+def test_read_fit_refuses_another_commands_folder(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text('{"plan": {"command": "run"}}', encoding="utf-8")
+    with pytest.raises(ScenarioError, match="output of kamsim run, not calibrate"):
+        read_fit(tmp_path)
