@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import shutil
 from pathlib import Path
@@ -193,6 +194,7 @@ def test_the_report_has_every_section_the_estimates_by_source_and_four_plots(
     assert text.count('<tr class="source-data">') == len(estimates) - assumed
     assert text.count("<li>repaired: ") == len(fit.repairs)
     assert fit.manifest["plan"]["input_sha256"] in text
+    assert all(html.escape(note) in text for note in fit.manifest["notes"])
 
 
 def test_a_fit_folder_missing_a_file_is_named_in_one_error_line(

@@ -306,7 +306,14 @@ _TEXT: Final[dict[str, tuple[str, str]]] = {
     "report.mapping": ("Mapping", "字段映射"),
     "report.as_of": ("As of", "截至日期"),
     "report.window": ("Full months used", "使用的完整月份"),
-    "report.pass_through": ("Pass-through stages", "直通阶段"),
+    "report.pass_through": (
+        "Stages the CRM does not record (pass through: no time, no loss)",
+        "CRM 未记录的阶段（直通：不耗时、不流失）",
+    ),
+    "report.untimed": (
+        "Stages recorded but not timed separately (pass through)",
+        "已记录但未单独计时的阶段（直通）",
+    ),
     "report.timed_stage": ("Stage carrying the cycle", "承载周期的阶段"),
 }
 

@@ -363,7 +363,11 @@ def _fit_figures(fit: FitOutput, lang: str) -> str:
         ("calendar", plots.fit_calendar),
     )
     figures = "".join(
-        _figure(draw(tables[name], lang=lang), f"fit-{name}".replace("_", "-"), name)
+        _figure(
+            draw(tables[name], lang=lang),
+            f"fit-{name}".replace("_", "-"),
+            label(f"title.fit_{name}", lang),
+        )
         for name, draw in drawn
     )
     return _section("fit_plots", lang, figures)
@@ -393,8 +397,11 @@ def _fit_body(fit: FitOutput, lang: str) -> tuple[str, str]:
     plan = fit.manifest["plan"]
     title = f"{_w('report', lang)}: kamsim calibrate {plan.get('input', '')}"
     repairs = "".join(f"<li>{_e(line)}</li>" for line in fit.repairs)
-    pass_through = ", ".join(label(s, lang) for s in fit.manifest.get("pass_through", []))
-    notes = [f"{_w('pass_through', lang)}: {pass_through or '-'}", *fit.manifest.get("notes", [])]
+    notes = [
+        f"{_w(key, lang)}: {', '.join(label(s, lang) for s in fit.manifest.get(key, [])) or '-'}"
+        for key in ("pass_through", "untimed")
+    ]
+    notes += fit.manifest.get("notes", [])
     body = "".join(
         [
             f"<h1>{_e(title)}</h1>",
