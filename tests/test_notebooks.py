@@ -31,6 +31,8 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 TIME_LIMIT_S = 60.0
 """A notebook, kernel start included, finishes within this many seconds."""
+LONGER_LIMITS_S = {"05_calibrate_from_crm.ipynb": 120.0}
+"""Notebooks allowed longer: 05 calibrates and backtests at several dates."""
 WARNINGS_AS_ERRORS = "import warnings\nwarnings.simplefilter('error')"
 CALLS_ON_DISPLAY = frozenset({"interact", "interactive"})
 """ipywidgets helpers that call their function once when they are displayed."""
@@ -105,9 +107,10 @@ def test_the_widget_check_finds_interact() -> None:
 def test_notebook_runs_without_errors_or_warnings_in_time(path: Path) -> None:
     notebook = _read(path)
     notebook.cells.insert(0, nbformat.v4.new_code_cell(WARNINGS_AS_ERRORS, id="warnings-as-errors"))
+    limit = LONGER_LIMITS_S.get(path.name, TIME_LIMIT_S)
     client = NotebookClient(
         notebook,
-        timeout=int(TIME_LIMIT_S),  # per cell: a hung cell fails here rather than hanging
+        timeout=int(limit),  # per cell: a hung cell fails here rather than hanging
         allow_errors=False,
         resources={"metadata": {"path": str(path.parent)}},
     )
@@ -124,4 +127,4 @@ def test_notebook_runs_without_errors_or_warnings_in_time(path: Path) -> None:
         if output.output_type == "stream" and output.name == "stderr"
     ]
     assert not stderr, f"{path.name}: cells wrote to stderr: {stderr}"
-    assert elapsed < TIME_LIMIT_S, f"{path.name} took {elapsed:.1f} s (limit {TIME_LIMIT_S} s)"
+    assert elapsed < limit, f"{path.name} took {elapsed:.1f} s (limit {limit} s)"

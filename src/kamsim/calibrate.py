@@ -537,6 +537,29 @@ def _quantile_interval(values: np.ndarray[Any, Any]) -> tuple[float, float]:
     return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
 
 
+def competing_risks(
+    dated: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Each dated deal's days from creation to its close (open deals: to ``end``, censored),
+    its event (1 won, 2 lost, 0 open) and its entry: the days before ``start``, the first day
+    the export sees closes, for deals created earlier (left-truncation)."""
+    created = dated["created"]
+    closed = dated["closed"].where(dated["outcome"] != "open")
+    stop = closed.fillna(end)
+    time = ((stop - created).dt.total_seconds() / 86400.0).to_numpy(float)
+    time = np.maximum(time, 0.5)
+    outcome = dated["outcome"].astype(str).to_numpy()
+    event = np.where(outcome == "won", 1, np.where(outcome == "lost", 2, 0))
+    entry = np.maximum(((start - created).dt.total_seconds() / 86400.0).to_numpy(float), 0.0)
+    entry = np.minimum(entry, time - 1e-6)
+    return time, event, entry
+
+
+def segment_column(dated: pd.DataFrame) -> str | None:
+    """The column deal values are segmented by: product, else sector (filled for most deals)."""
+    return next((c for c in ("product", "sector") if dated[c].notna().mean() > 0.5), None)
+
+
 def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
     """Fit ``crm`` as known at the end of ``as_of`` (default: its latest date)."""
     full = crm.opportunities()
@@ -594,15 +617,7 @@ def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
     notes.append("arrivals: created (engaged) deals; undated leads have no known arrival")
 
     # (c) win probability and cycle time: competing risks with censoring and truncation
-    created = dated["created"]
-    closed = dated["closed"].where(dated["outcome"] != "open")
-    stop = closed.fillna(end)
-    time = ((stop - created).dt.total_seconds() / 86400.0).to_numpy(float)
-    time = np.maximum(time, 0.5)
-    outcome = dated["outcome"].astype(str).to_numpy()
-    event = np.where(outcome == "won", 1, np.where(outcome == "lost", 2, 0))
-    entry = np.maximum(((start - created).dt.total_seconds() / 86400.0).to_numpy(float), 0.0)
-    entry = np.minimum(entry, time - 1e-6)
+    time, event, entry = competing_risks(dated, start, end)
     _, cif_won, _ = aalen_johansen(time, event, entry)
     win = float(cif_won[-1]) if cif_won.size else math.nan
     rng = np.random.default_rng(SEED)
@@ -734,7 +749,7 @@ def _values(
     dated: pd.DataFrame,
 ) -> tuple[dict[str, tuple[float, float, float, str]], list[Estimate], str]:
     won = dated[(dated["outcome"] == "won") & (dated["value"] > 0)]
-    segment_column = next((c for c in ("product", "sector") if dated[c].notna().mean() > 0.5), None)
+    by = segment_column(dated)
     estimates: list[Estimate] = []
     if won.empty:
         cv = 0.5
@@ -742,8 +757,8 @@ def _values(
             Estimate("value.mean", DEFAULT_VALUE, math.nan, math.nan, "assumption", "no values")
         )
         return {"A": (1.0, DEFAULT_VALUE, cv, "all")}, estimates, "values: none in the export"
-    seg_won = won[segment_column].fillna("?") if segment_column else pd.Series("all", won.index)
-    seg_all = dated[segment_column].fillna("?") if segment_column else pd.Series("all", dated.index)
+    seg_won = won[by].fillna("?") if by else pd.Series("all", won.index)
+    seg_all = dated[by].fillna("?") if by else pd.Series("all", dated.index)
     fits: dict[str, tuple[float, float, int]] = {}
     for seg, values in np.log(won["value"]).groupby(seg_won.to_numpy()):
         v = values.to_numpy(float)
@@ -788,7 +803,7 @@ def _values(
         low, high = _wilson(share, int(total))
         estimates.append(Estimate(f"grades.{grade}.share", share, low, high, "data", segs))
     note = (
-        f"values: lognormal by {segment_column or 'one segment'} (won deals); segments grouped "
+        f"values: lognormal by {by or 'one segment'} (won deals); segments grouped "
         "into grades A-D by their median value (each grade's value matches its segments' mixture "
         "in mean and variance); win probability and cycle are the same for all "
         "grades (assumption)"

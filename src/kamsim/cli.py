@@ -659,7 +659,11 @@ def check(
 @app.command()
 def report(
     run_dir: Annotated[
-        Path, typer.Argument(help="The --out folder of run, compare, sweep or sensitivity.")
+        Path,
+        typer.Argument(
+            help="The --out folder of run, compare, sweep or sensitivity, or the --report "
+            "folder of calibrate."
+        ),
     ],
     out: Annotated[
         Path | None, typer.Option(help="The HTML file to write (default: RUN_DIR/report.html).")
@@ -667,7 +671,8 @@ def report(
     lang: Annotated[str, typer.Option(help="Labels: en or zh.")] = "en",
 ) -> None:
     """Turn an output folder into one self-contained HTML report: the scenarios, the check
-    panel, KPI tables, the command's tables and plots, and the run's provenance."""
+    panel, KPI tables, the command's tables and plots, and the run's provenance; for a
+    calibration's fit folder, the estimates by source, observed against fitted, the repairs."""
     from kamsim.errors import Problem, ScenarioError
     from kamsim.labels import LANGS
 
@@ -742,20 +747,30 @@ def calibrate(
         typer.Option(help="Use only what was known at the end of this date (YYYY-MM-DD)."),
     ] = None,
     report_: Annotated[
-        Path | None, typer.Option("--report", help="Write the estimates here as CSV.")
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Write the fit folder here (estimates, observed against fitted, repairs, "
+            "scenario; render it with kamsim report); a name ending in .csv writes only the "
+            "estimates as CSV.",
+        ),
     ] = None,
 ) -> None:
     """Fit a scenario to a CRM export: arrivals, deal values, win probability and cycle time
     (censored, competing risks), workload and the calendar effect, each with its 95% interval
-    and source; prints the fit and the repair log and writes a runnable scenario."""
+    and source; prints the fit and the repair log and writes a runnable scenario. With
+    --report FIT_DIR, also the fit folder that kamsim report turns into HTML."""
     import datetime as dt
 
     from kamsim.calibrate import calibrate as fit
     from kamsim.crm import read_crm
     from kamsim.errors import Problem, ScenarioError
-    from kamsim.io import write_table, write_text
+    from kamsim.io import check_output_folder, write_table, write_text
 
+    as_csv = report_ is not None and report_.suffix.lower() == ".csv"
     try:
+        if report_ is not None and not as_csv:
+            check_output_folder(report_, "--report")
         if as_of is not None:
             try:
                 dt.date.fromisoformat(as_of.strip())
@@ -767,7 +782,8 @@ def calibrate(
             raise ScenarioError([Problem("--out", f"{out} is a folder; name a TOML file")])
         if not crm.is_file():
             raise ScenarioError([Problem("", "no such file", str(crm))])
-        cal = fit(read_crm(crm, map_), None if as_of is None else as_of.strip())
+        export = read_crm(crm, map_)
+        cal = fit(export, None if as_of is None else as_of.strip())
         cal.scenario()
     except ScenarioError as err:
         raise _fail(err) from None
@@ -779,10 +795,17 @@ def calibrate(
         typer.echo(line)
     try:
         write_text(cal.toml(), out)
-        if report_ is not None:
-            write_table(cal.table(), report_, "csv")
     except OSError as err:
         raise _fail(ScenarioError([Problem("--out", f"cannot write: {err}")])) from None
+    try:
+        if as_csv and report_ is not None:
+            write_table(cal.table(), report_, "csv")
+        elif report_ is not None:
+            from kamsim.fit_folder import write_fit
+
+            write_fit(export, cal, report_)
+    except OSError as err:
+        raise _fail(ScenarioError([Problem("--report", f"cannot write: {err}")])) from None
     typer.echo(f"wrote {out}" + (f" and {report_}" if report_ is not None else ""))
 
 

@@ -120,6 +120,23 @@ _KPIS_EN: Final[dict[str, str]] = {
 
 _TEXT: Final[dict[str, tuple[str, str]]] = {
     # titles: what a plot shows, then what was simulated
+    "title.fit_arrivals": (
+        "Deals created per month: export against fit",
+        "每月新建商机：实际与拟合",
+    ),
+    "title.fit_survival": (
+        "Deals still open and won by age: export against fit",
+        "按商机存续天数的未关闭与赢单占比：实际与拟合",
+    ),
+    "title.fit_win_rate": (
+        "Win probability by segment: export against fit",
+        "各细分的赢单概率：实际与拟合",
+    ),
+    "title.fit_calendar": ("Closes by month of the quarter", "按季度内月份的关单数"),
+    "title.fit_detail": (
+        "kamsim calibrate: observed in the CRM export, fitted by the scenario",
+        "kamsim calibrate：CRM 导出的实际数据与场景的拟合",
+    ),
     "title.run": ("{name}: {reps} replications, seed {seed}", "{name}：{reps} 次重复，种子 {seed}"),
     "title.funnel": (
         "Funnel: deals entering and leaving each stage",
@@ -151,6 +168,14 @@ _TEXT: Final[dict[str, tuple[str, str]]] = {
     # axes
     "axis.kpi_unit": ("{kpi} ({unit})", "{kpi}（{unit}）"),
     "axis.month": ("Month", "月份"),
+    "axis.deals_created": ("Deals created", "新建商机数"),
+    "axis.days_since_created": ("Days since the deal was created", "商机创建后的天数"),
+    "axis.share_of_deals": ("Share of deals", "商机占比"),
+    "axis.win_probability": ("Win probability", "赢单概率"),
+    "axis.closes": ("Deals closed", "关闭的商机数"),
+    "axis.month_of_quarter.1": ("1st month", "季度第 1 月"),
+    "axis.month_of_quarter.2": ("2nd month", "季度第 2 月"),
+    "axis.month_of_quarter.3": ("3rd month", "季度第 3 月"),
     "axis.per_month": ("{kpi} per month ({unit})", "每月{kpi}（{unit}）"),
     "axis.cumulative": ("Cumulative {kpi} ({unit})", "累计{kpi}（{unit}）"),
     "axis.deals_per_rep": ("Deals per replication (mean)", "每次重复的商机数（均值）"),
@@ -189,6 +214,19 @@ _TEXT: Final[dict[str, tuple[str, str]]] = {
     "legend.high": ("at high value", "取高值"),
     "legend.wait": ("waiting for the pool", "等待该资源"),
     "legend.lead_to_signature": ("Lead to signature (won)", "线索到签约（赢单）"),
+    "legend.observed": ("observed", "实际"),
+    "legend.observed_ci": ("observed, 95% interval", "实际及 95% 区间"),
+    "legend.fitted": ("fitted", "拟合"),
+    "legend.poisson_band": (
+        "95% band of a Poisson count at the fitted rate",
+        "按拟合速率的泊松计数 95% 区间",
+    ),
+    "legend.open_observed": ("still open, observed", "仍未关闭（实际）"),
+    "legend.open_fitted": ("still open, fitted", "仍未关闭（拟合）"),
+    "legend.won_observed": ("won so far, observed", "累计赢单（实际）"),
+    "legend.won_fitted": ("won so far, fitted", "累计赢单（拟合）"),
+    "legend.flat_band": ("flat, with 95% band", "均匀分布及 95% 区间"),
+    "legend.grade": ("grade", "等级"),
     "list.sep": (", ", "、"),
     "note.entered": ("entered {n}", "进入 {n}"),
     "note.waited": ("{n} waited ({share} of holds)", "{n} 次等待（占用的 {share}）"),
@@ -240,6 +278,43 @@ _TEXT: Final[dict[str, tuple[str, str]]] = {
     "report.method": ("Method", "方法"),
     "report.measure": ("Measure", "项目"),
     "report.no_report_plots": ("No pictures for this command.", "此命令无图表。"),
+    "report.calibrate": ("Calibration", "校准"),
+    "report.estimates": ("Estimates: from data or assumed", "估计值：来自数据或假设"),
+    "report.estimates_intro": (
+        "Each number the scenario uses, with its 95% interval. Source data: estimated from the "
+        "export; source assumption: a default the export cannot inform — check it.",
+        "场景使用的每个数值及其 95% 区间。来源为数据：由导出数据估计；"
+        "来源为假设：导出数据无法提供的默认值，请核对。",
+    ),
+    "report.from_data": ("From data", "来自数据"),
+    "report.from_assumption": ("Assumptions", "假设"),
+    "report.estimate": ("Estimate", "估计项"),
+    "report.value": ("Value", "数值"),
+    "report.low": ("95% low", "95% 下限"),
+    "report.high": ("95% high", "95% 上限"),
+    "report.source": ("Source", "来源"),
+    "report.note": ("Note", "说明"),
+    "report.data": ("data", "数据"),
+    "report.assumption": ("assumption", "假设"),
+    "report.fit_plots": ("Observed against fitted", "实际与拟合对比"),
+    "report.repairs": ("Data problems repaired", "已修复的数据问题"),
+    "report.no_repairs": ("The export needed no repairs.", "导出数据无需修复。"),
+    "report.fit_notes": ("Notes on the fit", "拟合说明"),
+    "report.scenario_toml": ("The calibrated scenario", "校准后的场景"),
+    "report.input": ("Input file", "输入文件"),
+    "report.input_sha256": ("Input SHA-256", "输入文件 SHA-256"),
+    "report.mapping": ("Mapping", "字段映射"),
+    "report.as_of": ("As of", "截至日期"),
+    "report.window": ("Full months used", "使用的完整月份"),
+    "report.pass_through": (
+        "Stages the CRM does not record (pass through: no time, no loss)",
+        "CRM 未记录的阶段（直通：不耗时、不流失）",
+    ),
+    "report.untimed": (
+        "Stages recorded but not timed separately (pass through)",
+        "已记录但未单独计时的阶段（直通）",
+    ),
+    "report.timed_stage": ("Stage carrying the cycle", "承载周期的阶段"),
 }
 
 _WORKSHOP: Final[dict[str, tuple[str, str]]] = {

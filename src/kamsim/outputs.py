@@ -6,7 +6,8 @@ the resolved scenarios, package versions), ``summary.csv``, ``check.json``, the 
 table (``comparison.csv``, ``sweep.csv``, ``sensitivity.csv``, ``returns.csv``) and one folder
 of tables per variant. Reading checks that the folder is complete (a finished run, every
 variant's tables present) and says what is missing otherwise, as a :class:`ScenarioError`
-naming the file.
+naming the file. :func:`read_fit` reads the fit folder of ``kamsim calibrate --report``
+(:mod:`kamsim.fit_folder`) the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 import pandas as pd
 
 from kamsim.errors import Problem, ScenarioError
+from kamsim.fit_folder import ESTIMATES, FIT_FILES, REPAIRS, SCENARIO
+from kamsim.fit_tables import TABLE_FILES
 from kamsim.results import Result
 from kamsim.scenario import Scenario
 from kamsim.tables import TABLES
@@ -97,22 +100,35 @@ class Output:
         return {v["label"]: v["folder"] for v in self.manifest["plan"]["variants"]}
 
 
-def read_output(folder: str | Path) -> Output:
-    """The output folder of ``kamsim run``, ``compare``, ``sweep`` or ``sensitivity``;
-    :class:`ScenarioError` naming what is missing when it is not one (or not finished)."""
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """The manifest of an output folder (any command's); :class:`ScenarioError` when the
+    folder holds none or it is not a kamsim manifest."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ScenarioError([Problem(str(folder), "is not a folder")])
     path = folder / MANIFEST
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        variants = manifest["plan"]["variants"]
-        manifest["plan"]["command"], manifest["plan"]["seed"], manifest["scenarios"]
+        manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        str(manifest["plan"]["command"])
     except FileNotFoundError:
         raise ScenarioError(
             [Problem(str(folder), "holds no manifest.json: not the output of a kamsim command")]
         ) from None
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+        raise ScenarioError([Problem(str(path), f"is not a kamsim manifest ({err})")]) from None
+    return manifest
+
+
+def read_output(folder: str | Path) -> Output:
+    """The output folder of ``kamsim run``, ``compare``, ``sweep`` or ``sensitivity``;
+    :class:`ScenarioError` naming what is missing when it is not one (or not finished)."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    path = folder / MANIFEST
+    try:
+        variants = manifest["plan"]["variants"]
+        manifest["plan"]["seed"], manifest["scenarios"]
+    except (KeyError, TypeError) as err:
         raise ScenarioError([Problem(str(path), f"is not a kamsim manifest ({err})")]) from None
     problems = []
     if manifest.get("status") not in ("complete", "failed"):
@@ -128,3 +144,50 @@ def read_output(folder: str | Path) -> Output:
     if problems:
         raise ScenarioError(problems)
     return Output(folder, manifest)
+
+
+@dataclass(frozen=True)
+class FitOutput:
+    """A fit folder (:mod:`kamsim.fit_folder`): its manifest, estimates, observed-against-fitted
+    tables, repair log and scenario."""
+
+    folder: Path
+    manifest: dict[str, Any]
+
+    @property
+    def command(self) -> str:
+        return str(self.manifest["plan"]["command"])
+
+    @cached_property
+    def estimates(self) -> pd.DataFrame:
+        return pd.read_csv(self.folder / ESTIMATES, keep_default_na=False, na_values=[""])
+
+    @cached_property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The observed-against-fitted tables by name (``arrivals``, ``survival``, ...)."""
+        return {
+            name: pd.read_csv(self.folder / file, keep_default_na=False, na_values=[""])
+            for name, file in TABLE_FILES.items()
+        }
+
+    @property
+    def repairs(self) -> list[str]:
+        return (self.folder / REPAIRS).read_text(encoding="utf-8").splitlines()
+
+    @property
+    def scenario_toml(self) -> str:
+        return (self.folder / SCENARIO).read_text(encoding="utf-8")
+
+
+def read_fit(folder: str | Path) -> FitOutput:
+    """The fit folder ``kamsim calibrate --report`` writes; :class:`ScenarioError` naming
+    each missing file, or saying the folder is another command's."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if manifest["plan"]["command"] != "calibrate":
+        problem = f"is the output of kamsim {manifest['plan']['command']}, not calibrate"
+        raise ScenarioError([Problem(str(folder), problem)])
+    missing = [f for f in FIT_FILES if not (folder / f).is_file()]
+    if missing:
+        raise ScenarioError([Problem(str(folder / f), "is missing") for f in missing])
+    return FitOutput(folder, manifest)

@@ -54,6 +54,10 @@ from kamsim.vocabulary import (
 __all__ = [
     "capacity",
     "fan",
+    "fit_arrivals",
+    "fit_calendar",
+    "fit_survival",
+    "fit_win_rate",
     "flips_bar",
     "forest",
     "funnel",
@@ -1047,3 +1051,195 @@ def _outcome_text(deal: pd.Series, result: Result, lang: str) -> str:
             stage=label(str(deal["last_stage"]), lang), reason=label(str(deal["exit_reason"]), lang)
         )
     return label("note.outcome_open", lang)
+
+
+# -- calibration: observed against fitted ------------------------------------------------------
+
+_OBSERVED, _FITTED, _FLAT = "#4e79a7", "#e15759", "0.45"
+
+
+def _needs(table: pd.DataFrame, columns: set[str], what: str) -> None:
+    if not columns <= set(table.columns):
+        raise ValueError(f"{what}: expected the {what} table of kamsim.fit_tables")
+
+
+def fit_arrivals(arrivals: pd.DataFrame, lang: str = "en") -> Figure:
+    """Deals created per full month (bars) against the fitted rate (line) and the 95% band a
+    Poisson count at that rate falls in: a bar outside the band is more than noise."""
+    _needs(arrivals, {"month", "observed", "fitted", "low", "high"}, "arrivals")
+    with typeset(lang) as lang:
+        fig = _figure(3.6)
+        ax = fig.subplots()
+        x = np.arange(len(arrivals))
+        bars = ax.bar(
+            x,
+            arrivals["observed"],
+            width=0.7,
+            color=_OBSERVED,
+            alpha=0.85,
+            label=label("legend.observed", lang),
+        )
+        for patch, month in zip(bars.patches, arrivals["month"], strict=True):
+            patch.set_gid(f"arrivals:observed:{month}")
+        # Each month's band and fitted count span its whole bar.
+        edges = np.column_stack([x - 0.5, x + 0.5]).ravel()
+        ax.fill_between(
+            edges,
+            np.repeat(arrivals["low"].to_numpy(float), 2),
+            np.repeat(arrivals["high"].to_numpy(float), 2),
+            color=_FITTED,
+            alpha=0.15,
+            lw=0,
+            zorder=0,
+            label=label("legend.poisson_band", lang),
+            gid="arrivals:band",
+        )
+        ax.plot(
+            edges,
+            np.repeat(arrivals["fitted"].to_numpy(float), 2),
+            color=_FITTED,
+            lw=1.8,
+            label=label("legend.fitted", lang),
+            gid="arrivals:fitted",
+        )
+        ax.set_xticks(x, list(arrivals["month"].astype(str)), rotation=45, fontsize="small")
+        ax.set_xlabel(label("axis.month", lang))
+        ax.set_ylabel(label("axis.deals_created", lang))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+        _title(fig, label("title.fit_arrivals", lang), label("title.fit_detail", lang))
+        return _finish(fig)
+
+
+def fit_survival(survival: pd.DataFrame, lang: str = "en") -> Figure:
+    """The Aalen-Johansen curves of the export (steps: the share of deals still open, and the
+    share won, by days since creation; censoring and late entry accounted for) against the
+    fitted cycle (smooth): the scenario's deals stay open for the fitted cycle, then win with
+    the fitted probability."""
+    _needs(
+        survival, {"day", "open_observed", "won_observed", "open_fitted", "won_fitted"}, "survival"
+    )
+    with typeset(lang) as lang:
+        fig = _figure(4.0)
+        ax = fig.subplots()
+        day = survival["day"].to_numpy(float)
+        for curve, colour in (("open", _OBSERVED), ("won", _PASSED)):
+            ax.step(
+                day,
+                survival[f"{curve}_observed"],
+                where="post",
+                color=colour,
+                lw=1.6,
+                label=label(f"legend.{curve}_observed", lang),
+                gid=f"survival:{curve}:observed",
+            )
+            ax.plot(
+                day,
+                survival[f"{curve}_fitted"],
+                color=colour,
+                lw=1.6,
+                ls="--",
+                label=label(f"legend.{curve}_fitted", lang),
+                gid=f"survival:{curve}:fitted",
+            )
+        ax.set_ylim(0, 1.02)
+        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
+        ax.set_xlabel(label("axis.days_since_created", lang))
+        ax.set_ylabel(label("axis.share_of_deals", lang))
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+        _title(fig, label("title.fit_survival", lang), label("title.fit_detail", lang))
+        return _finish(fig)
+
+
+def fit_win_rate(win_rate: pd.DataFrame, lang: str = "en") -> Figure:
+    """Each segment's win probability in the export (censoring-aware, with its bootstrap 95%
+    interval) against its grade's calibrated win probability (the diamond)."""
+    _needs(win_rate, {"segment", "grade", "observed", "low", "high", "fitted"}, "win_rate")
+    with typeset(lang) as lang:
+        fig = _figure(1.6 + 0.4 * max(len(win_rate), 3))
+        ax = fig.subplots()
+        for i, r in enumerate(win_rate.to_dict("records")):
+            seg = str(r["segment"])
+            _interval(ax, i, r["low"], r["high"], f"win_rate:interval:{seg}", _OBSERVED)
+            ax.plot([r["observed"]], [i], "o", color=_OBSERVED, gid=f"win_rate:observed:{seg}")
+            ax.plot([r["fitted"]], [i], "D", color=_FITTED, ms=6, gid=f"win_rate:fitted:{seg}")
+        names = [
+            f"{s} ({label('legend.grade', lang)} {g})" if isinstance(g, str) and g else str(s)
+            for s, g in zip(win_rate["segment"], win_rate["grade"], strict=True)
+        ]
+        ax.set_yticks(range(len(win_rate)), names, fontsize="small")
+        ax.invert_yaxis()
+        ax.xaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
+        ax.set_xlabel(label("axis.win_probability", lang))
+        ax.grid(axis="x", alpha=0.3)
+        handles = [
+            Line2D([], [], color=_OBSERVED, marker="o", label=label("legend.observed_ci", lang)),
+            Line2D(
+                [], [], color=_FITTED, marker="D", ls="none", label=label("legend.fitted", lang)
+            ),
+        ]
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+        _title(fig, label("title.fit_win_rate", lang), label("title.fit_detail", lang))
+        return _finish(fig)
+
+
+def fit_calendar(calendar: pd.DataFrame, lang: str = "en") -> Figure:
+    """Closes by month of the quarter, wins and losses side by side: observed (bars) against
+    flat (closes spread by the days of each month, with its Poisson 95% band) and against the
+    fitted effect (diamonds; on the flat counts when the scenario simulates none)."""
+    _needs(
+        calendar,
+        {"outcome", "month_of_quarter", "observed", "flat", "low", "high", "fitted"},
+        "calendar",
+    )
+    outcomes = list(dict.fromkeys(calendar["outcome"].astype(str)))
+    with typeset(lang) as lang:
+        fig = _figure(3.6)
+        axes = fig.subplots(1, max(len(outcomes), 1), squeeze=False)[0]
+        for ax, outcome in zip(axes, outcomes, strict=False):
+            rows = calendar[calendar["outcome"].astype(str) == outcome]
+            x = rows["month_of_quarter"].to_numpy(int)
+            bars = ax.bar(
+                x,
+                rows["observed"],
+                width=0.5,
+                color=_OBSERVED,
+                label=label("legend.observed", lang),
+            )
+            for patch, m in zip(bars.patches, x, strict=True):
+                patch.set_gid(f"calendar:{outcome}:observed:{m}")
+            for r in rows.to_dict("records"):
+                m = int(r["month_of_quarter"])
+                _interval(
+                    ax, m + 0.35, r["low"], r["high"], f"calendar:{outcome}:band:{m}", _FLAT, True
+                )
+                ax.plot(
+                    [m + 0.35],
+                    [r["flat"]],
+                    "_",
+                    ms=12,
+                    color=_FLAT,
+                    gid=f"calendar:{outcome}:flat:{m}",
+                )
+                ax.plot(
+                    [m], [r["fitted"]], "D", color=_FITTED, gid=f"calendar:{outcome}:fitted:{m}"
+                )
+            ax.set_xticks([1, 2, 3], [label(f"axis.month_of_quarter.{m}", lang) for m in (1, 2, 3)])
+            ax.set_title(label(outcome, lang), fontsize="medium")
+            ax.set_ylabel(label("axis.closes", lang))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(axis="y", alpha=0.3)
+        handles = [
+            Patch(color=_OBSERVED, label=label("legend.observed", lang)),
+            Line2D([], [], color=_FLAT, marker="_", ms=12, label=label("legend.flat_band", lang)),
+            Line2D(
+                [], [], color=_FITTED, marker="D", ls="none", label=label("legend.fitted", lang)
+            ),
+        ]
+        axes[-1].legend(
+            handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small"
+        )
+        _title(fig, label("title.fit_calendar", lang), label("title.fit_detail", lang))
+        return _finish(fig)

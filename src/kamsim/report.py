@@ -8,6 +8,11 @@ that fit the command (:mod:`kamsim.plots`) and the provenance (scenario hashes, 
 versions, status of every replication). Headings and labels follow ``lang``; keys stay
 English.
 
+The fit folder of ``kamsim calibrate --report`` (:mod:`kamsim.fit_folder`) gets its own report:
+the estimates with the numbers that came from data set apart from the assumptions (shaded),
+the four plots of observed against fitted (arrivals by month, cycle-time survival, win rate by
+segment, the calendar), the repair log, the notes of the fit and its provenance.
+
 Sections and figures carry stable ids (``section-check``, ``figure-funnel``, ...) so a test,
 or a reader's bookmark, finds them.
 """
@@ -33,7 +38,7 @@ from kamsim.fonts import typeset
 from kamsim.io import write_text
 from kamsim.kpis import KPIS
 from kamsim.labels import label
-from kamsim.outputs import Output, read_output
+from kamsim.outputs import FitOutput, Output, read_fit, read_manifest, read_output
 from kamsim.vocabulary import POOLS
 
 REPORT_FILE = "report.html"
@@ -49,6 +54,8 @@ th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th:first-child,td:first-child{text-align:left}th{background:#f2f2f2}
 figure{margin:1.5em 0}img{max-width:100%;height:auto}
 figcaption{color:#555;font-size:.9em}.warn{color:#a00}code{background:#f4f4f4;padding:0 .2em}
+tr.source-assumption td{background:#fff4d6}td.source{font-weight:bold}
+li.source-assumption{color:#8a5a00}pre{background:#f7f7f7;padding:.6em;overflow-x:auto}
 """
 
 
@@ -318,27 +325,135 @@ def _provenance(output: Output, lang: str) -> str:
     return _section("provenance", lang, _table(rows, ("", ""), "table-provenance"))
 
 
-def render(folder: str | Path, lang: str = "en") -> str:
-    """The report of an output folder as one HTML document (see the module docstring)."""
-    output = read_output(folder)
-    with typeset(lang) as used:
-        command, figures = _command(output, used)
-        if output.command == "run":
-            figures = _run_figures(output, used)
-        pictures = "".join(figures) or f"<p>{_e(_w('no_report_plots', used))}</p>"
-        names = ", ".join(output.labels[:6]) + (" ..." if len(output.labels) > 6 else "")
-        title = f"{_w('report', used)}: kamsim {output.command} {names}"
-        body = "".join(
-            [
-                f"<h1>{_e(title)}</h1>",
-                _scenarios(output, used),
-                _check(output, used),
-                _kpis(output, used),
-                command,
-                _section("plots", used, pictures),
-                _provenance(output, used),
-            ]
+def _fit_estimates(fit: FitOutput, lang: str) -> str:
+    table = fit.estimates
+    counts = table["source"].value_counts()
+    split = "".join(
+        f'<li class="source-{source}">{_e(_w(key, lang))}: {int(counts.get(source, 0))} '
+        f"({_e(', '.join(table.loc[table['source'] == source, 'name'].astype(str)))})</li>"
+        for source, key in (("data", "from_data"), ("assumption", "from_assumption"))
+    )
+    head = tuple(_w(k, lang) for k in ("estimate", "value", "low", "high", "source", "note"))
+
+    def number(x: float) -> str:
+        return "" if pd.isna(x) else f"{x:,.4g}"
+
+    rows = "".join(
+        f'<tr class="source-{_e(r["source"])}"><td>{_e(r["name"])}</td>'
+        + "".join(f"<td>{number(float(r[c]))}</td>" for c in ("value", "low", "high"))
+        + f'<td class="source">{_e(_w(str(r["source"]), lang))}</td>'
+        + f"<td>{_e('' if pd.isna(r['note']) else r['note'])}</td></tr>"
+        for r in table.to_dict("records")
+    )
+    cells = "".join(f"<th>{_e(h)}</th>" for h in head)
+    body = (
+        f"<p>{_e(_w('estimates_intro', lang))}</p><ul>{split}</ul>"
+        f'<table id="table-estimates" class="data"><thead><tr>{cells}</tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
+    return _section("estimates", lang, body)
+
+
+def _fit_figures(fit: FitOutput, lang: str) -> str:
+    tables = fit.tables
+    drawn = (
+        ("arrivals", plots.fit_arrivals),
+        ("survival", plots.fit_survival),
+        ("win_rate", plots.fit_win_rate),
+        ("calendar", plots.fit_calendar),
+    )
+    figures = "".join(
+        _figure(
+            draw(tables[name], lang=lang),
+            f"fit-{name}".replace("_", "-"),
+            label(f"title.fit_{name}", lang),
         )
+        for name, draw in drawn
+    )
+    return _section("fit_plots", lang, figures)
+
+
+def _fit_provenance(fit: FitOutput, lang: str) -> str:
+    plan, manifest = fit.manifest["plan"], fit.manifest
+    rows: list[tuple[object, object]] = [
+        (_w("command", lang), plan["command"]),
+        (_w("input", lang), plan.get("input", "")),
+        (_w("input_sha256", lang), plan.get("input_sha256", "")),
+        (_w("mapping", lang), plan.get("mapping", "")),
+        (_w("as_of", lang), plan.get("as_of", "")),
+        (_w("window", lang), " to ".join(manifest.get("window", []))),
+        (_w("timed_stage", lang), label(str(manifest.get("timed_stage", "")), lang)),
+        (_w("created", lang), manifest.get("created_at", "")),
+    ]
+    rows += [
+        (f"{_w('versions', lang)}: {k}", v) for k, v in sorted(manifest.get("versions", {}).items())
+    ]
+    return _section("provenance", lang, _table(rows, ("", ""), "table-provenance"))
+
+
+def _fit_body(fit: FitOutput, lang: str) -> tuple[str, str]:
+    """The title and body of a fit folder's report: estimates with their sources, the four
+    observed-against-fitted plots, the repair log, the notes and the provenance."""
+    plan = fit.manifest["plan"]
+    title = f"{_w('report', lang)}: kamsim calibrate {plan.get('input', '')}"
+    repairs = "".join(f"<li>{_e(line)}</li>" for line in fit.repairs)
+    notes = [
+        f"{_w(key, lang)}: {', '.join(label(s, lang) for s in fit.manifest.get(key, [])) or '-'}"
+        for key in ("pass_through", "untimed")
+    ]
+    notes += fit.manifest.get("notes", [])
+    body = "".join(
+        [
+            f"<h1>{_e(title)}</h1>",
+            _fit_estimates(fit, lang),
+            _fit_figures(fit, lang),
+            _section(
+                "repairs",
+                lang,
+                f'<ul id="list-repairs">{repairs}</ul>'
+                if repairs
+                else f"<p>{_e(_w('no_repairs', lang))}</p>",
+            ),
+            _section(
+                "fit_notes",
+                lang,
+                '<ul id="list-notes">' + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>",
+            ),
+            _section("scenario_toml", lang, f"<pre>{_e(fit.scenario_toml)}</pre>"),
+            _fit_provenance(fit, lang),
+        ]
+    )
+    return title, body
+
+
+def _run_body(folder: str | Path, lang: str) -> tuple[str, str]:
+    output = read_output(folder)
+    command, figures = _command(output, lang)
+    if output.command == "run":
+        figures = _run_figures(output, lang)
+    pictures = "".join(figures) or f"<p>{_e(_w('no_report_plots', lang))}</p>"
+    names = ", ".join(output.labels[:6]) + (" ..." if len(output.labels) > 6 else "")
+    title = f"{_w('report', lang)}: kamsim {output.command} {names}"
+    body = "".join(
+        [
+            f"<h1>{_e(title)}</h1>",
+            _scenarios(output, lang),
+            _check(output, lang),
+            _kpis(output, lang),
+            command,
+            _section("plots", lang, pictures),
+            _provenance(output, lang),
+        ]
+    )
+    return title, body
+
+
+def render(folder: str | Path, lang: str = "en") -> str:
+    """The report of an output folder (an experiment's, or the fit folder of ``kamsim
+    calibrate --report``) as one HTML document (see the module docstring)."""
+    calibration = read_manifest(folder)["plan"]["command"] == "calibrate"
+    with typeset(lang) as used:
+        title, body = _fit_body(read_fit(folder), used) if calibration else _run_body(folder, used)
     html_lang = "zh-CN" if used == "zh" else "en"
     return (
         f'<!DOCTYPE html>\n<html lang="{html_lang}"><head><meta charset="utf-8">'
