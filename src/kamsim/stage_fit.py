@@ -13,13 +13,20 @@ Per stage, with censoring and truncation:
   In kamsim the decision comes at the end of the stage's work, so passing and exiting deals
   take the same time and this share is the scenario's pass probability whatever the censoring
   left unresolved. Its standard error is the delta method over the counting-process
-  (Aalen-type) variances of the two incidences; the 95% interval is normal on the logit scale;
-- the mean time in stage: the Kaplan-Meier restricted mean up to the last observed time, with
-  its standard (Greenwood-type) variance; the interval is normal on the log scale and assumes
-  no family;
+  (Aalen-type) representation of the two incidences; the 95% interval is normal on the logit
+  scale;
+- the mean time in stage: the Kaplan-Meier restricted mean up to the last observed time;
+  its standard error is that of the Greenwood-type variance, from each visit's influence;
+  the interval is normal on the log scale and assumes no family;
 - a family for the scenario's duration: lognormal or gamma, whichever has the higher censored,
   truncated likelihood; its coefficient of variation is kept and its mean set to the
   Kaplan-Meier one.
+
+Deals queued for the same people wait together, so visits are not independent: both
+variances sum the visits' influences by the month they entered the stage and add the
+monthly sums' autocovariances up to ``LAG_MONTHS`` (Newey-West). That widens the interval of
+a queued stage's mean time, but not enough: waits come in congestion episodes lasting months,
+which one export of a year or two cannot measure (docs/crm.md, the round trip).
 
 The time in a CRM stage includes any wait for people, so the fitted duration is the time in
 stage, queue included: a scenario built from it must not add pools to those stages.
@@ -35,10 +42,12 @@ import numpy as np
 import pandas as pd
 
 from kamsim.calibrate import Z95, Estimate
-from kamsim.vocabulary import STAGES
+from kamsim.vocabulary import DAYS_PER_MONTH, STAGES
 
 MIN_DAYS = 1e-3
 """Times in stage are floored here for the family fit (a log of zero has no likelihood)."""
+LAG_MONTHS = 3
+"""Months of autocovariance between the monthly influence sums that the variances add."""
 MIN_VISITS = 3
 """A stage with fewer completed visits is not fitted: pass-through with a note."""
 
@@ -50,11 +59,13 @@ _Array = np.ndarray[Any, Any]
 @dataclass(frozen=True, slots=True)
 class Visits:
     """One stage's visits: time in stage (days), how it ended (1 passed, 2 exited, 0
-    censored) and the time it came under observation (0, or later when left-truncated)."""
+    censored), the time it came under observation (0, or later when left-truncated) and the
+    calendar month it entered the stage (months since the window's start, may be negative)."""
 
     time: _Array
     event: _Array
     entry: _Array
+    month: _Array
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +106,9 @@ def stage_visits(
     days = ((leave[here] - entered).dt.total_seconds() / 86400.0).to_numpy(float)
     event = np.where(~same[here], 0, np.where(following[here] == "lost", 2, 1))
     entry = ((start - entered).dt.total_seconds() / 86400.0).to_numpy(float)
+    month = np.floor(-entry / DAYS_PER_MONTH).astype(np.int64)
     entry = np.clip(entry, 0.0, None)
-    return Visits(np.maximum(days, entry), event, np.minimum(entry, days))
+    return Visits(np.maximum(days, entry), event, np.minimum(entry, days), month)
 
 
 def risk_table(v: Visits) -> tuple[_Array, _Array, _Array, _Array]:
@@ -115,6 +127,30 @@ def risk_table(v: Visits) -> tuple[_Array, _Array, _Array, _Array]:
     return times, np.maximum(at_risk, 1).astype(float), d1.astype(float), d2.astype(float)
 
 
+def _variance(v: Visits, times: _Array, at_event: tuple[_Array, _Array], drift: _Array) -> float:
+    """The variance of an estimate linear in the counting processes, from each visit's
+    influence: ``at_event[k][j]`` per event of kind k+1 at ``times[j]``, less ``drift[j]``
+    for each event time the visit was at risk. Visits in one queue wait together, so their
+    influences are summed by entry month and the monthly sums' autocovariances up to
+    ``LAG_MONTHS`` added with Bartlett weights (Newey-West)."""
+    ahead = np.concatenate([[0.0], np.cumsum(drift)])
+    entry = np.where(v.entry > 0, v.entry, -1.0)
+    exposed = (
+        ahead[np.searchsorted(times, v.time, side="right")]
+        - ahead[np.searchsorted(times, entry, side="right")]
+    )
+    at = np.minimum(np.searchsorted(times, v.time), times.size - 1)
+    jump = np.zeros(v.time.size)
+    for kind, weights in enumerate(at_event, start=1):
+        jump = np.where(v.event == kind, weights[at], jump)
+    influence = jump - exposed
+    sums = np.bincount(v.month - v.month.min(), weights=influence)
+    variance = float(sums @ sums)
+    for lag in range(1, min(LAG_MONTHS, sums.size - 1) + 1):
+        variance += 2 * (1 - lag / (LAG_MONTHS + 1)) * float(sums[lag:] @ sums[:-lag])
+    return max(variance, 0.0)
+
+
 def pass_share(v: Visits) -> tuple[float, float]:
     """``F_pass / (F_pass + F_exit)`` at the last event (Aalen-Johansen) and its standard
     error (delta method on the martingale representation of the two incidences)."""
@@ -129,16 +165,16 @@ def pass_share(v: Visits) -> tuple[float, float]:
     # F_k(tau) - F_k(t_j): what the incidence still gains after each event time
     b1, b2 = f1[-1] - f1, f2[-1] - f2
     a1, a2 = before - b1, before - b2
-    c1 = (f2[-1] * a1 + f1[-1] * b2) / total**2  # coefficient of a pass at t_j
-    c2 = -(f2[-1] * b1 + f1[-1] * a2) / total**2  # coefficient of an exit at t_j
-    var1, var2, cov = d1 * (n - d1) / n, d2 * (n - d2) / n, -d1 * d2 / n
-    variance = float(np.sum((c1**2 * var1 + c2**2 * var2 + 2 * c1 * c2 * cov) / n**2))
-    return share, math.sqrt(max(variance, 0.0))
+    c1 = (f2[-1] * a1 + f1[-1] * b2) / total**2  # weight of a pass at t_j
+    c2 = -(f2[-1] * b1 + f1[-1] * a2) / total**2  # weight of an exit at t_j
+    drift = (c1 * d1 + c2 * d2) / n**2
+    return share, math.sqrt(_variance(v, times, (c1 / n, c2 / n), drift))
 
 
 def restricted_mean(v: Visits) -> tuple[float, float]:
     """The Kaplan-Meier mean time in stage up to the last observed time, and its standard
-    error (the Greenwood-type variance of the restricted mean)."""
+    error (the influence of each visit on the restricted mean, as in its Greenwood-type
+    variance)."""
     times, n, d1, d2 = risk_table(v)
     tau = float(v.time.max()) if v.time.size else 0.0
     if times.size == 0:
@@ -149,9 +185,8 @@ def restricted_mean(v: Visits) -> tuple[float, float]:
     area = survival * np.diff(edges)  # S is constant between event times
     mean = float(times[0] + area.sum())
     after = np.cumsum(area[::-1])[::-1]  # the area beyond each event time
-    alive = n > d
-    variance = float(np.sum(after[alive] ** 2 * d[alive] / (n[alive] * (n[alive] - d[alive]))))
-    return mean, math.sqrt(variance)
+    weight = -after / n
+    return mean, math.sqrt(_variance(v, times, (weight, weight), weight * d / n))
 
 
 def _family_fit(v: Visits) -> tuple[str, float]:
