@@ -7,9 +7,10 @@ each 95% interval of the calibration (arrival rate, each stage's pass probabilit
 time in stage) must cover the truth a number of times inside the two-sided binomial
 acceptance region for K at 0.95: too few means intervals too narrow or biased, too many
 intervals far too wide. The truth of a queued stage's mean time in stage (wait and work) is
-measured on one long reference run, whose standard error must be small beside the data
-sets' interval half-widths. The mean of the completed visits only, dropping the censored
-ones, fails the same check.
+measured on long reference runs, whose standard error must be small beside the data sets'
+interval half-widths; that interval is too narrow (waits come in congestion episodes months
+long, which one export cannot measure), an expected failure documented in docs/crm.md. The
+mean of the completed visits only, dropping the censored ones, fails the check.
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ def _stage(mean: float, cv: float, p: float, pools: list[str] | None = None) -> 
 
 
 def scenario(name: str) -> Scenario:
-    """Two funnels: a queue for presales at the proposal (offered load about 0.9), or for
-    the approvers at the approval (about 0.8)."""
+    """Two funnels: a queue for presales at the proposal or for the approvers at the
+    approval (offered load about 0.8 each)."""
     if name == "proposal-queue":
         rate, stages = (
             20.0,

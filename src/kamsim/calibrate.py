@@ -21,7 +21,8 @@
 
 Every estimate carries a 95% interval and a ``source``: ``data`` or ``assumption``.
 :meth:`Calibration.scenario` turns the fit into an ordinary, validated scenario; stages the
-CRM does not record pass through (zero duration, pass probability 1).
+CRM does not record pass through (zero duration, pass probability 1). A stage history also
+gives each recorded stage its own pass probability and time in stage (:mod:`kamsim.stage_fit`).
 """
 
 from __future__ import annotations

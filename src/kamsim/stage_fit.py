@@ -22,11 +22,10 @@ Per stage, with censoring and truncation:
   truncated likelihood; its coefficient of variation is kept and its mean set to the
   Kaplan-Meier one.
 
-Deals queued for the same people wait together, so visits are not independent: both
-variances sum the visits' influences by the month they entered the stage and add the
-monthly sums' autocovariances up to ``LAG_MONTHS`` (Newey-West). That widens the interval of
-a queued stage's mean time, but not enough: waits come in congestion episodes lasting months,
-which one export of a year or two cannot measure (docs/crm.md, the round trip).
+Both variances treat visits as independent. Deals queued for the same people wait together,
+so for a stage with a queue the interval of the mean time is too narrow: waits come in
+congestion episodes lasting months, which one export of a year or two cannot measure
+(docs/crm.md, the round trip).
 
 The time in a CRM stage includes any wait for people, so the fitted duration is the time in
 stage, queue included: a scenario built from it must not add pools to those stages.
@@ -42,12 +41,10 @@ import numpy as np
 import pandas as pd
 
 from kamsim.calibrate import Z95, Estimate
-from kamsim.vocabulary import DAYS_PER_MONTH, STAGES
+from kamsim.vocabulary import STAGES
 
 MIN_DAYS = 1e-3
 """Times in stage are floored here for the family fit (a log of zero has no likelihood)."""
-LAG_MONTHS = 3
-"""Months of autocovariance between the monthly influence sums that the variances add."""
 MIN_VISITS = 3
 """A stage with fewer completed visits is not fitted: pass-through with a note."""
 
@@ -59,13 +56,11 @@ _Array = np.ndarray[Any, Any]
 @dataclass(frozen=True, slots=True)
 class Visits:
     """One stage's visits: time in stage (days), how it ended (1 passed, 2 exited, 0
-    censored), the time it came under observation (0, or later when left-truncated) and the
-    calendar month it entered the stage (months since the window's start, may be negative)."""
+    censored) and the time it came under observation (0, or later when left-truncated)."""
 
     time: _Array
     event: _Array
     entry: _Array
-    month: _Array
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +101,8 @@ def stage_visits(
     days = ((leave[here] - entered).dt.total_seconds() / 86400.0).to_numpy(float)
     event = np.where(~same[here], 0, np.where(following[here] == "lost", 2, 1))
     entry = ((start - entered).dt.total_seconds() / 86400.0).to_numpy(float)
-    month = np.floor(-entry / DAYS_PER_MONTH).astype(np.int64)
     entry = np.clip(entry, 0.0, None)
-    return Visits(np.maximum(days, entry), event, np.minimum(entry, days), month)
+    return Visits(np.maximum(days, entry), event, np.minimum(entry, days))
 
 
 def risk_table(v: Visits) -> tuple[_Array, _Array, _Array, _Array]:
@@ -128,11 +122,9 @@ def risk_table(v: Visits) -> tuple[_Array, _Array, _Array, _Array]:
 
 
 def _variance(v: Visits, times: _Array, at_event: tuple[_Array, _Array], drift: _Array) -> float:
-    """The variance of an estimate linear in the counting processes, from each visit's
-    influence: ``at_event[k][j]`` per event of kind k+1 at ``times[j]``, less ``drift[j]``
-    for each event time the visit was at risk. Visits in one queue wait together, so their
-    influences are summed by entry month and the monthly sums' autocovariances up to
-    ``LAG_MONTHS`` added with Bartlett weights (Newey-West)."""
+    """The variance of an estimate linear in the counting processes, as the sum of the
+    squared influences of independent visits: ``at_event[k][j]`` per event of kind k+1 at
+    ``times[j]``, less ``drift[j]`` for each event time the visit was at risk."""
     ahead = np.concatenate([[0.0], np.cumsum(drift)])
     entry = np.where(v.entry > 0, v.entry, -1.0)
     exposed = (
@@ -144,11 +136,7 @@ def _variance(v: Visits, times: _Array, at_event: tuple[_Array, _Array], drift: 
     for kind, weights in enumerate(at_event, start=1):
         jump = np.where(v.event == kind, weights[at], jump)
     influence = jump - exposed
-    sums = np.bincount(v.month - v.month.min(), weights=influence)
-    variance = float(sums @ sums)
-    for lag in range(1, min(LAG_MONTHS, sums.size - 1) + 1):
-        variance += 2 * (1 - lag / (LAG_MONTHS + 1)) * float(sums[lag:] @ sums[:-lag])
-    return max(variance, 0.0)
+    return float(influence @ influence)
 
 
 def pass_share(v: Visits) -> tuple[float, float]:
