@@ -20,6 +20,7 @@ from kamsim.backtest import (
     backtest,
     crps_sample,
     months_scored,
+    open_pipeline,
     rolling_dates,
     run_rate,
 )
@@ -201,3 +202,17 @@ def test_cli_prints_the_table_and_writes_the_csv(tmp_path: Path, cli: object) ->
     assert "summary" in result.output and "run-rate" in result.output
     written = pd.read_csv(out / "backtest.csv")
     assert list(written.columns) == list(COLUMNS) and len(written) == 12
+
+
+def test_a_history_ages_open_deals_from_the_day_they_entered_their_stage() -> None:
+    history = read_crm(example("stage_history.csv"), "stage-history")
+    as_of = dt.date(2024, 9, 30)
+    deals = {d.deal_id: d for d in open_pipeline(history, as_of).deals}
+    entries = history.history(as_of.isoformat())
+    last = entries[entries["id"].isin(list(deals))].groupby("id")["entered"].max()
+    assert len(deals) > 10
+    for deal_id, entered in last.items():
+        assert deals[str(deal_id)].age == (pd.Timestamp(as_of) - entered).days
+    created = history.opportunities(as_of.isoformat()).set_index("id")["created"]
+    younger = [i for i in deals if deals[i].age < (pd.Timestamp(as_of) - created[i]).days]
+    assert younger  # some deals moved on from their first stage: younger in the current one

@@ -5,8 +5,8 @@ end of ``DATE`` (``CrmExport.opportunities(as_of)``):
 
 - it calibrates a scenario as of the date (:func:`kamsim.calibrate.calibrate`);
 - it builds the open pipeline from the deals open then: each in its stage as the mapping reads
-  it, aged from its create date (the day it entered a stage is not in an opportunity export),
-  its value and grade drawn from the scenario;
+  it, aged from the day it entered that stage (a stage history's last entry; an opportunity
+  export has no such day, so its create date), its value and grade drawn from the scenario;
 - it forecasts the horizon with :func:`kamsim.forecast.forecast`.
 
 Each full calendar month after the as-of date's month is scored against what the whole
@@ -165,11 +165,16 @@ def run_rate(
 
 def open_pipeline(crm: CrmExport, as_of: dt.date) -> OpenPipeline:
     """The deals open at the end of ``as_of`` as the export knew them: stage from the mapping
-    (a stage kamsim has no open stage for counts as the first), age in days from the create
-    date, value and grade left to the scenario."""
+    (a stage kamsim has no open stage for counts as the first), age in days from the day it
+    entered that stage (a history's last entry, else the create date), value and grade left
+    to the scenario."""
     table = crm.opportunities(as_of)
     table = table[table["outcome"] == "open"]
-    ages = ((pd.Timestamp(as_of) - table["created"]).dt.days.clip(lower=0)).to_numpy(float)
+    entered = table["created"]
+    if crm.mapping.shape == "history":
+        last = crm.history(as_of).groupby("id")["entered"].max()
+        entered = table["id"].map(last).fillna(entered)
+    ages = ((pd.Timestamp(as_of) - entered).dt.days.clip(lower=0)).to_numpy(float)
     deals = []
     for deal_id, crm_stage, age in zip(table["id"], table["stage"], ages, strict=True):
         stage = str(crm_stage)

@@ -21,7 +21,8 @@
 
 Every estimate carries a 95% interval and a ``source``: ``data`` or ``assumption``.
 :meth:`Calibration.scenario` turns the fit into an ordinary, validated scenario; stages the
-CRM does not record pass through (zero duration, pass probability 1).
+CRM does not record pass through (zero duration, pass probability 1). A stage history also
+gives each recorded stage its own pass probability and time in stage (:mod:`kamsim.stage_fit`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from kamsim.vocabulary import DAYS_PER_MONTH, GRADES, STAGES
 if TYPE_CHECKING:
     from kamsim.crm import CrmExport
     from kamsim.scenario import Scenario
+    from kamsim.stage_fit import StageFit
 
 Z95 = 1.959963984540054
 BOOTSTRAP = 200
@@ -115,6 +117,8 @@ class Calibration:
     repairs: tuple[str, ...]
     name: str = "calibrated"
     notes: tuple[str, ...] = field(default=())
+    stage_fits: tuple[StageFit, ...] = ()
+    """Shape ``history``: each recorded stage's own fit (:mod:`kamsim.stage_fit`)."""
 
     def estimate(self, name: str) -> Estimate:
         """The estimate called ``name``."""
@@ -155,8 +159,14 @@ class Calibration:
             for g, (share, mean, cv, _) in self.grades.items()
         }
         stages: dict[str, Any] = {}
+        fitted = {f.stage: f for f in self.stage_fits}
         for stage in STAGES:
-            if stage == self.timed_stage:
+            if stage in fitted:
+                stages[stage] = {
+                    "duration": fitted[stage].duration(),
+                    "pass_probability": _clip(fitted[stage].pass_probability.value),
+                }
+            elif stage == self.timed_stage and not fitted:
                 stages[stage] = {
                     "duration": _duration(self.cycle_family, self.cycle_mean, self.cycle_cv),
                     "pass_probability": _clip(self.win_probability),
@@ -254,15 +264,25 @@ class Calibration:
             f"# Pass-through (not recorded by the CRM): {', '.join(self.pass_through) or 'none'}"
             ": zero duration, pass probability 1.",
         ]
-        if self.untimed:
-            header.append(
-                f"# Recorded but not timed separately (per-stage fits are not done yet): "
-                f"{', '.join(self.untimed)}"
-                ": zero duration, pass probability 1."
-            )
+        if self.stage_fits:
+            header += [
+                "# Each recorded stage has its own fitted time in stage (waits for people",
+                "# included, so no pools on it) and pass probability; recorded stages with too",
+                f"# few completed visits pass through: {', '.join(self.untimed) or 'none'}. "
+                "Seasonality, margins,",
+            ]
+        else:
+            if self.untimed:
+                header.append(
+                    f"# Recorded but not timed separately (per-stage fits are not done yet): "
+                    f"{', '.join(self.untimed)}"
+                    ": zero duration, pass probability 1."
+                )
+            header += [
+                f"# The whole cycle and funnel loss sit on {self.timed_stage}; lost deals take the",
+                "# won deals' cycle (the schema has one duration per stage). Seasonality, margins,",
+            ]
         header += [
-            f"# The whole cycle and funnel loss sit on {self.timed_stage}; lost deals take the",
-            "# won deals' cycle (the schema has one duration per stage). Seasonality, margins,",
             "# accounts per grade, the currency, payments and mechanisms are defaults",
             "# (assumptions). The month-of-quarter calendar effect is reported, not simulated.",
         ]
@@ -701,6 +721,14 @@ def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
     at_creation = mapping.stage_at_creation
     timed: str = "proposal" if at_creation is None else str(at_creation)
     untimed = tuple(s for s in STAGES if s in recorded and s != timed)
+    stage_fits: tuple[StageFit, ...] = ()
+    if mapping.shape == "history":
+        from kamsim.stage_fit import fit_stages
+
+        stage_fits = fit_stages(crm.history(day), tuple(recorded), start, end)
+        estimates += [e for f in stage_fits for e in (f.pass_probability, f.mean_days)]
+        done = {f.stage for f in stage_fits}
+        untimed = tuple(s for s in STAGES if s in recorded and s not in done)
     cal = Calibration(
         as_of=stamp,
         window=(start, window_end),
@@ -719,6 +747,7 @@ def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
         calendar=calendar,
         repairs=repairs,
         notes=tuple(notes),
+        stage_fits=stage_fits,
     )
     return _sized(cal)
 
