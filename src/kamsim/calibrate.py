@@ -205,41 +205,42 @@ class Calibration:
           under Jeffreys' prior (``count`` leads over ``exposure`` months of the window); its
           mean, (count + 1/2) / exposure, is above the point estimate by half a lead over the
           window, and it stays proper when no lead arrived;
-        - the timed stage's pass probability: the beta whose mean is the point estimate and
-          whose standard deviation is the interval's implied standard error, (high - low) /
-          (2 x 1.96) (method of moments; left out when the interval is missing or too wide
-          for a beta);
-        - the mean cycle, when fitted (on the log scale): the duration's parameter that is
+        - each fitted stage's pass probability (the timed stage's, or every stage fitted from
+          a stage history): the beta whose mean is the point estimate and whose standard
+          deviation is the interval's implied standard error, (high - low) / (2 x 1.96)
+          (method of moments; left out when the interval is missing or too wide for a beta);
+        - each fitted stage's mean time (on the log scale): the duration's parameter that is
           proportional to its mean at a fixed cv (a gamma's scale, a lognormal's mean), as a
           lognormal with the point value as mean and the spread of the log-scale interval.
         """
-        out: dict[str, Any] = {}
         exposure = (self.window[1] - self.window[0]).days / DAYS_PER_MONTH
         count = round(self.rate_per_month * exposure)
-        out["arrivals.rate_per_month"] = {
-            "dist": "gamma",
-            "shape": count + 0.5,
-            "scale": 1.0 / exposure,
-        }
-        win = self.estimate("win_probability")
-        p, se = _clip(self.win_probability), (win.high - win.low) / (2 * Z95)
-        if math.isfinite(se) and se > 0 and 0 < p < 1 and se**2 < p * (1 - p):
-            n = p * (1 - p) / se**2 - 1
-            out[f"stages.{self.timed_stage}.pass_probability"] = {
-                "dist": "beta",
-                "a": max(p * n, 1e-4),
-                "b": max((1 - p) * n, 1e-4),
+        out: dict[str, Any] = {
+            "arrivals.rate_per_month": {
+                "dist": "gamma",
+                "shape": count + 0.5,
+                "scale": 1.0 / exposure,
             }
-        cycle = self.estimate("cycle_days_won.mean")
-        if cycle.source == "data" and cycle.low > 0:
-            log_se = math.log(cycle.high / cycle.low) / (2 * Z95)
+        }
+        if self.stage_fits:
+            fits = [
+                (f.stage, f.pass_probability, f.mean_days, f.duration()) for f in self.stage_fits
+            ]
+        else:
             duration = _duration(self.cycle_family, self.cycle_mean, self.cycle_cv)
+            win = self.estimate("win_probability")
+            win = Estimate(win.name, self.win_probability, win.low, win.high, win.source)
+            fits = [(self.timed_stage, win, self.estimate("cycle_days_won.mean"), duration)]
+        for stage, chance, mean, duration in fits:
+            beta = _beta(chance)
+            if beta is not None:
+                out[f"stages.{stage}.pass_probability"] = beta
             # The parameter proportional to the mean at a fixed cv: gamma's scale, or the mean.
-            name = "scale" if duration["dist"] == "gamma" else "mean"
-            if log_se > 0:
-                out[f"stages.{self.timed_stage}.duration.{name}"] = _lognormal(
-                    duration[name], math.sqrt(math.expm1(log_se**2))
-                )
+            name = {"gamma": "scale", "lognormal": "mean"}.get(duration["dist"])
+            if name is not None and mean.source == "data" and 0 < mean.low < mean.high:
+                log_se = math.log(mean.high / mean.low) / (2 * Z95)
+                spread = _lognormal(duration[name], math.sqrt(math.expm1(log_se**2)))
+                out[f"stages.{stage}.duration.{name}"] = spread
         return out
 
     def scenario(self) -> Scenario:
@@ -291,6 +292,16 @@ class Calibration:
 
 def _clip(p: float) -> float:
     return float(min(1.0, max(0.0, p)))
+
+
+def _beta(chance: Estimate) -> dict[str, Any] | None:
+    """The beta with the estimate's mean and the standard error its interval implies (method
+    of moments), or None when the interval is missing or too wide for a beta."""
+    p, se = _clip(chance.value), (chance.high - chance.low) / (2 * Z95)
+    if not (math.isfinite(se) and se > 0 and 0 < p < 1 and se**2 < p * (1 - p)):
+        return None
+    n = p * (1 - p) / se**2 - 1
+    return {"dist": "beta", "a": max(p * n, 1e-4), "b": max((1 - p) * n, 1e-4)}
 
 
 def _duration(family: str, mean: float, cv: float) -> dict[str, Any]:
