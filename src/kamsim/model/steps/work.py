@@ -1,7 +1,9 @@
-"""A stage's own work, holding its pools; negotiation paced by period ends; implementation
-with change orders and the delivery milestone."""
+"""A stage's own work, holding its pools, at the stage's pace by month of quarter; negotiation
+paced by period ends too; implementation with change orders and the delivery milestone."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from kamsim.model.deal import Deal
 from kamsim.model.steps.base import DELIVERY, SIGNING, Loop, Rules, Step
@@ -9,6 +11,17 @@ from kamsim.model.steps.base import DELIVERY, SIGNING, Loop, Rules, Step
 
 class Work(Step):
     name = "work"
+    __slots__ = ("warp",)
+
+    def __init__(self, rules: Rules, stage: int, params: Any = None) -> None:
+        super().__init__(rules, stage, params)
+        self.warp = rules.stage_warp[stage]
+        """The stage's pace by month of quarter (None: normal pace, no walk)."""
+
+    def _duration(self, deal: Deal, now: float) -> float:
+        """The deal's work in the stage, stretched or squeezed by the month-of-quarter pace."""
+        work = deal.draws.duration[self.stage][deal.k]
+        return work if self.warp is None else self.warp.at(now, work) - now
 
     @staticmethod
     def applies(rules: Rules, stage: int) -> bool:
@@ -19,14 +32,17 @@ class Work(Step):
 
     def begin(self, loop: Loop, deal: Deal, now: float) -> float:
         deal.started = now
-        return deal.draws.duration[self.stage][deal.k]
+        return self._duration(deal, now)
 
 
 class Negotiation(Work):
-    """Closing work, paced by period ends; a close inside a window takes its discount."""
+    """Closing work, paced by period ends (and by month of quarter: ``stage_warp`` composes
+    both); a close inside a window takes its discount."""
 
     def begin(self, loop: Loop, deal: Deal, now: float) -> float:
         deal.started = now
+        if self.warp is not None:
+            return self._duration(deal, now)
         return self.rules.periods.close_at(now, deal.draws.duration[self.stage][deal.k]) - now
 
     def end(self, loop: Loop, deal: Deal, now: float) -> None:
@@ -40,7 +56,7 @@ class Delivery(Work):
     def begin(self, loop: Loop, deal: Deal, now: float) -> float:
         deal.started = now
         d, k = deal.draws, deal.k
-        duration = d.duration[self.stage][k]
+        duration = self._duration(deal, now)
         if d.change_orders is not None and d.change_orders[k]:
             extra = d.change_orders[k] * self.rules.co_share * deal.booked
             deal.booked += extra
