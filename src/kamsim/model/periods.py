@@ -95,6 +95,7 @@ class PeriodClock:
     __slots__ = (
         "_accept",
         "_close",
+        "_close_pace",
         "_discount",
         "_start",
         "warps_accept",
@@ -111,6 +112,7 @@ class PeriodClock:
         for m in (2, 5, 8, 11):
             close[m], self._discount[m] = spec.quarter.intensity, spec.quarter.discount
         close[11], self._discount[11] = spec.year.intensity, spec.year.discount
+        self._close_pace = close
         self._close = Warp(start_month, [1.0] * 12, close, self.window)
         self._accept = Warp(start_month, [1.0] * 12, list(spec.acceptance_pace), M)
         self.warps_close = self._close.warps
@@ -131,7 +133,7 @@ class PeriodClock:
         base = [pace[m % 3] for m in range(12)]
         if not closing or self.window <= 0:
             return Warp(self._start, base, base, M)
-        inside = [b * c for b, c in zip(base, self._close._inside, strict=True)]
+        inside = [b * c for b, c in zip(base, self._close_pace, strict=True)]
         return Warp(self._start, base, inside, self.window)
 
     def month_of_quarter(self, t: float) -> int:

@@ -18,11 +18,6 @@ class Work(Step):
         self.warp = rules.stage_warp[stage]
         """The stage's pace by month of quarter (None: normal pace, no walk)."""
 
-    def _duration(self, deal: Deal, now: float) -> float:
-        """The deal's work in the stage, stretched or squeezed by the month-of-quarter pace."""
-        work = deal.draws.duration[self.stage][deal.k]
-        return work if self.warp is None else self.warp.at(now, work) - now
-
     @staticmethod
     def applies(rules: Rules, stage: int) -> bool:
         return True
@@ -31,8 +26,10 @@ class Work(Step):
         return self.rules.work_pools[self.stage]
 
     def begin(self, loop: Loop, deal: Deal, now: float) -> float:
+        """The deal's work in the stage, stretched or squeezed by the month-of-quarter pace."""
         deal.started = now
-        return self._duration(deal, now)
+        work = deal.draws.duration[self.stage][deal.k]
+        return work if self.warp is None else self.warp.at(now, work) - now
 
 
 class Negotiation(Work):
@@ -40,9 +37,9 @@ class Negotiation(Work):
     both); a close inside a window takes its discount."""
 
     def begin(self, loop: Loop, deal: Deal, now: float) -> float:
-        deal.started = now
         if self.warp is not None:
-            return self._duration(deal, now)
+            return Work.begin(self, loop, deal, now)
+        deal.started = now
         return self.rules.periods.close_at(now, deal.draws.duration[self.stage][deal.k]) - now
 
     def end(self, loop: Loop, deal: Deal, now: float) -> None:
@@ -54,9 +51,8 @@ class Delivery(Work):
     falls part-way through."""
 
     def begin(self, loop: Loop, deal: Deal, now: float) -> float:
-        deal.started = now
+        duration = Work.begin(self, loop, deal, now)
         d, k = deal.draws, deal.k
-        duration = self._duration(deal, now)
         if d.change_orders is not None and d.change_orders[k]:
             extra = d.change_orders[k] * self.rules.co_share * deal.booked
             deal.booked += extra
