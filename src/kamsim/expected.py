@@ -376,7 +376,7 @@ def _quarter(
         if q is None or not (q.warps or q.shifts):
             continue
         start = _uniforms(len(work[i]), rng) * YEAR
-        if q.warps:
+        if q.warps or i == NEGO:  # negotiation: its closes from these starts, windows too
             warp = periods.stage_warp(q.pace, i == NEGO)
             ends = np.array([warp.at(t, w) for t, w in zip(start, work[i], strict=True)])
             warped[i] = (ends - start, ends)

@@ -16,8 +16,8 @@ from kamsim.distributions import fixed
 from kamsim.limits import (
     MAX_DAYS,
     MAX_LOG_ODDS,
-    PACE_RANGE,
 )
+from kamsim.mechanisms import PACE
 from kamsim.validation import (
     Days,
     OddsRatio,
@@ -35,7 +35,6 @@ from kamsim.vocabulary import (
 )
 
 POSITIVE_DAYS = Range(0.0, MAX_DAYS, low_open=True)
-PACE = Range(*PACE_RANGE)
 LOG_ODDS = Range(-MAX_LOG_ODDS, MAX_LOG_ODDS)
 
 
