@@ -226,12 +226,12 @@ class Calibration:
             f"# The whole cycle and funnel loss sit on {self.timed_stage}; lost deals take the",
             "# won deals' cycle (the schema has one duration per stage). Seasonality, margins,",
             "# accounts per grade, the currency, payments and mechanisms are defaults",
-            "# (assumptions). "
-            + (
-                f"The month-of-quarter effect (closes and wins by month of quarter) is simulated "
-                f"on {self.timed_stage}."
+            "# (assumptions).",
+            (
+                f"# Closes and wins by month of quarter are simulated on {self.timed_stage} "
+                "(month_of_quarter)."
                 if self.month_of_quarter is not None
-                else "Closes by month of quarter look flat: no calendar effect is simulated."
+                else "# Closes by month of quarter look flat: no calendar effect is simulated."
             ),
         ]
         return "\n".join(header) + "\n\n" + to_toml({**data, **rest})
