@@ -326,6 +326,8 @@ def _notes(scenario: Scenario) -> list[str]:
         notes.append("priority queues are read as first come, first served (same load)")
     if scenario.extensions:
         notes.append("extension steps are not modelled")
+    if any(scenario.stages[s].month_of_quarter is not None for s in STAGES):
+        notes.append("month-of-quarter effects are averaged over work started any day of the year")
     if any((p := scenario.stages[s].patience) is not None and not _exponential(p) for s in STAGES):
         notes.append("non-exponential patience enters Erlang A by its mean")
     return notes

@@ -16,8 +16,9 @@
 - the account managers' workload: active deals per owner at each month end (median, P90),
   which suggests a portfolio cap;
 - the month-of-quarter calendar effect on wins and on losses (closes by month of the quarter
-  with a chi-square test). The scenario cannot yet simulate an effect that differs for wins
-  and losses, so it is reported, not simulated.
+  with a chi-square test). When wins or losses are not flat, the timed stage gets it as
+  ``month_of_quarter``: its pace from all closes per day in each month of quarter, its log
+  odds from each month's win share among closes (shifted so the win probability is kept).
 
 Every estimate carries a 95% interval and a ``source``: ``data`` or ``assumption``.
 :meth:`Calibration.scenario` turns the fit into an ordinary, validated scenario; stages the
@@ -56,6 +57,9 @@ MAX_LOAD = 0.85
 """The calibrated scenario's account managers are sized to an offered load below this."""
 DEFAULT_VALUE = 1.0e6
 """Deal value when the export has no won values (an assumption, flagged)."""
+CALENDAR_ALPHA = 0.01
+"""Chi-square p-value (wins or losses against flat closes by month of quarter) below which
+the timed stage gets the fitted month-of-quarter effect."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,8 @@ class Calibration:
     calendar: pd.DataFrame
     """Closes by outcome and month of quarter, with the expected counts if flat."""
     repairs: tuple[str, ...]
+    month_of_quarter: dict[str, list[float]] | None = None
+    """The timed stage's month-of-quarter effect (pace, log odds); None: flat calendar."""
     name: str = "calibrated"
     notes: tuple[str, ...] = field(default=())
     stage_fits: tuple[StageFit, ...] = ()
@@ -171,6 +177,8 @@ class Calibration:
                     "duration": _duration(self.cycle_family, self.cycle_mean, self.cycle_cv),
                     "pass_probability": _clip(self.win_probability),
                 }
+                if self.month_of_quarter is not None:
+                    stages[stage]["month_of_quarter"] = self.month_of_quarter
             else:
                 stages[stage] = {"duration": {"dist": "fixed", "value": 0.0}}
         return {
@@ -285,7 +293,13 @@ class Calibration:
             ]
         header += [
             "# accounts per grade, the currency, payments and mechanisms are defaults",
-            "# (assumptions). The month-of-quarter calendar effect is reported, not simulated.",
+            "# (assumptions).",
+            (
+                f"# Closes and wins by month of quarter are simulated on {self.timed_stage} "
+                "(month_of_quarter)."
+                if self.month_of_quarter is not None
+                else "# No calendar effect is simulated (see the fit's calendar note)."
+            ),
         ]
         return "\n".join(header) + "\n\n" + to_toml({**data, **rest})
 
@@ -722,12 +736,9 @@ def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
     owners, cap, workload = _workload(dated, start, window_end, end)
     estimates += workload
     # (e) calendar
-    calendar, cal_estimates = _calendar(dated, start, window_end)
+    calendar, cal_estimates, quarter, cal_note = _calendar(dated, start, window_end, win)
     estimates += cal_estimates
-    notes.append(
-        "calendar: the month-of-quarter effect is reported, not simulated (the scenario's "
-        "period_end cannot yet set one that differs for wins and losses)"
-    )
+    notes.append(cal_note)
     recorded = {s for s in mapping.stages.values() if s in STAGES}
     at_creation = mapping.stage_at_creation
     timed: str = "proposal" if at_creation is None else str(at_creation)
@@ -740,6 +751,14 @@ def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
         estimates += [e for f in stage_fits for e in (f.pass_probability, f.mean_days)]
         done = {f.stage for f in stage_fits}
         untimed = tuple(s for s in STAGES if s in recorded and s not in done)
+        if stage_fits and quarter is not None:
+            # The effect is fitted on the whole cycle's closes: per-stage fits have no stage
+            # whose pass probability is the win probability it preserves.
+            quarter = None
+            notes.append(
+                "calendar: with per-stage fits the month-of-quarter effect is measured, not "
+                "simulated"
+            )
     cal = Calibration(
         as_of=stamp,
         window=(start, window_end),
@@ -756,6 +775,7 @@ def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
         owners=owners,
         cap=cap,
         calendar=calendar,
+        month_of_quarter=quarter,
         repairs=repairs,
         notes=tuple(notes),
         stage_fits=stage_fits,
@@ -899,23 +919,30 @@ def _workload(
 
 
 def _calendar(
-    dated: pd.DataFrame, start: pd.Timestamp, window_end: pd.Timestamp
-) -> tuple[pd.DataFrame, list[Estimate]]:
+    dated: pd.DataFrame, start: pd.Timestamp, window_end: pd.Timestamp, win: float
+) -> tuple[pd.DataFrame, list[Estimate], dict[str, list[float]] | None, str]:
+    """Closes by month of quarter for wins and losses, each tested against flat (closes per day
+    of the months the window covers), and the timed stage's ``month_of_quarter`` when either
+    is not flat (p < ``CALENDAR_ALPHA``); with the note saying which."""
     from scipy.stats import chisquare
 
     days = pd.date_range(start, window_end - pd.Timedelta(days=1), freq="D")
     exposure = np.bincount((days.month.to_numpy() - 1) % 3, minlength=3).astype(float)
     rows = []
     estimates: list[Estimate] = []
+    counts: dict[str, np.ndarray[Any, Any]] = {}
+    pvalues: list[float] = []
     for outcome in ("won", "lost"):
         closes = dated.loc[dated["outcome"] == outcome, "closed"]
         closes = closes[(closes >= start) & (closes < window_end)]
         observed = np.bincount((closes.dt.month.to_numpy() - 1) % 3, minlength=3).astype(float)
+        counts[outcome] = observed
         total = observed.sum()
         expected = exposure / exposure.sum() * total if exposure.sum() else observed
         p = math.nan
         if total > 0 and exposure.all():
             p = float(chisquare(observed, expected).pvalue)
+        pvalues.append(p)
         for m in range(3):
             rows.append((outcome, m + 1, int(observed[m]), float(expected[m])))
         a, b = observed[2], observed[:2].sum()
@@ -928,11 +955,90 @@ def _calendar(
                     f"calendar.{outcome}.quarter_end_ratio",
                     log_ratio,
                     se,
-                    f"closes per day, month 3 vs 1-2; chi-square p = {p:.3g}; not simulated",
+                    f"closes per day, month 3 vs 1-2; chi-square p = {p:.3g}",
                 )
             )
     table = pd.DataFrame(rows, columns=["outcome", "month_of_quarter", "closes", "expected"])
-    return table, estimates
+    won, lost = counts["won"], counts["lost"]
+    none = "no month-of-quarter effect is simulated"
+    if not any(p < CALENDAR_ALPHA for p in pvalues):
+        why = f"closes by month of quarter look flat (chi-square p >= {CALENDAR_ALPHA})"
+        return table, estimates, None, f"calendar: {why}: {none}"
+    if not (exposure.all() and (won > 0).all() and (lost > 0).all()):
+        return (
+            table,
+            estimates,
+            None,
+            f"calendar: a month of quarter has no wins or no losses: {none}",
+        )
+    pace, pace_estimates = _quarter_pace(won + lost, exposure)
+    log_odds, odds_estimates = _quarter_log_odds(won, lost, pace, win)
+    effect = {"pace": pace, "log_odds": log_odds}
+    note = (
+        "calendar: closes by month of quarter are not flat; the timed stage's month_of_quarter "
+        "simulates them (pace from all closes, log odds from the win share of each month)"
+    )
+    return table, [*estimates, *pace_estimates, *odds_estimates], effect, note
+
+
+def _quarter_pace(
+    closes: np.ndarray[Any, Any], exposure: np.ndarray[Any, Any]
+) -> tuple[list[float], list[Estimate]]:
+    """Pace of closing in each month of quarter: closes per day relative to their mean (so the
+    mean pace is 1). Intervals by the delta method on the log, counts Poisson."""
+    rate = closes / exposure
+    pace = 3 * rate / rate.sum()
+    estimates = []
+    for m in range(3):
+        # d log pace_m / d n_j = [j == m] / n_m - (1 / e_j) / sum(rate); var(n_j) = n_j
+        grad = -(1 / exposure) / rate.sum()
+        grad[m] += 1 / closes[m]
+        se = math.sqrt(float((grad**2 * closes).sum()))
+        estimates.append(
+            Estimate.on_log_scale(
+                f"calendar.pace.month_{m + 1}",
+                math.log(pace[m]),
+                se,
+                "closes per day (won and lost) relative to the mean, delta method",
+            )
+        )
+    return [float(x) for x in pace], estimates
+
+
+def _quarter_log_odds(
+    won: np.ndarray[Any, Any], lost: np.ndarray[Any, Any], pace: list[float], win: float
+) -> tuple[list[float], list[Estimate]]:
+    """Log odds of a win by month of quarter: logit of the month's win share among closes
+    minus logit of the share among all closes, shifted by the one constant that keeps the
+    win probability: the mean of logistic(logit(win) + log odds) over the months, weighted by
+    the share of decisions each gets (its pace), is ``win``. Intervals: the delta method of
+    each month's logit, 1/won + 1/lost."""
+    from scipy.optimize import brentq
+    from scipy.special import expit, logit
+
+    raw = logit(won / (won + lost)) - logit(won.sum() / (won.sum() + lost.sum()))
+    weight = np.asarray(pace) / sum(pace)
+    base = float(logit(_clip(win)))
+
+    def gap(c: float) -> float:
+        return float((weight * expit(base + raw + c)).sum()) - _clip(win)
+
+    shift = float(brentq(gap, -50.0, 50.0))
+    log_odds = raw + shift
+    estimates = []
+    for m in range(3):
+        half = Z95 * math.sqrt(1 / won[m] + 1 / lost[m])
+        estimates.append(
+            Estimate(
+                f"calendar.log_odds.month_{m + 1}",
+                float(log_odds[m]),
+                float(log_odds[m] - half),
+                float(log_odds[m] + half),
+                "data",
+                "logit of the month's win share among closes vs all closes, delta method",
+            )
+        )
+    return [float(x) for x in log_odds], estimates
 
 
 def calendar_pvalue(cal: Calibration, outcome: str) -> float:

@@ -250,6 +250,9 @@ class _Cohort:
     """Margin bar passed (1) or not (0): (unshaped, shaped)."""
     u_skip: FloatArray
     u_wait: dict[tuple[int, str], FloatArray]
+    quarter_lo: tuple[FloatArray | None, ...] = ()
+    """Per stage: the log odds its month-of-quarter effect adds at the deal's decision (None:
+    no effect)."""
 
     @classmethod
     def draw(cls, model: Model, grade: int, follow_on: bool) -> _Cohort:
@@ -274,6 +277,7 @@ class _Cohort:
             co = np.nan_to_num(co, nan=0.0)
             work = work + co * impl.change_order_days
         durations[IMPL] = work
+        work_days = list(durations)
         periods = PeriodClock(sc.period_end, sc.calendar.start.month)
         phase = _uniforms(n, rng) * YEAR
         close = durations[NEGO]
@@ -322,6 +326,12 @@ class _Cohort:
         for s in range(len(STAGES)):
             for slot in ("visit", "contract", "escalate", *(POOLS[p] for p in model.work_pools[s])):
                 u_wait[(s, slot)] = _uniforms(n, rng)
+        then = {NEGO: approval, IMPL: delay}
+        quarter_lo, warped = _quarter(sc, periods, work_days, durations, then, (grade, follow_on))
+        for i, (days, ends) in warped.items():
+            durations[i] = days
+            if i == NEGO:  # its closes moved: so did the discounts of those in a window
+                discount = np.array([periods.discount_at(t) for t in ends])
         return cls(
             grade=grade,
             follow_on=follow_on,
@@ -341,7 +351,42 @@ class _Cohort:
             bar_ok=(bars[0], bars[1]),
             u_skip=_uniforms(n, rng),
             u_wait=u_wait,
+            quarter_lo=quarter_lo,
         )
+
+
+def _quarter(
+    sc: Scenario,
+    periods: PeriodClock,
+    work: list[FloatArray],
+    durations: list[FloatArray],
+    after: dict[int, FloatArray],
+    cohort: tuple[int, bool],
+) -> tuple[tuple[FloatArray | None, ...], dict[int, tuple[FloatArray, FloatArray]]]:
+    """Stages' month-of-quarter effects on a cohort: the work of a paced stage, started on a
+    uniform day of the year (steady state), walked through the stage's pace; and the log odds
+    of the month of quarter its decision falls in (work's end, plus contract approval or the
+    acceptance delay that follow it). Returns the log odds by stage and, per paced stage, its
+    durations and ends. Its own stream: scenarios without the effect draw as before."""
+    rng = np.random.default_rng([_SEED, *map(int, cohort), 1])
+    quarter_lo: list[FloatArray | None] = [None] * len(STAGES)
+    warped: dict[int, tuple[FloatArray, FloatArray]] = {}
+    for i, s in enumerate(STAGES):
+        q = sc.stages[s].month_of_quarter
+        if q is None or not (q.warps or q.shifts):
+            continue
+        start = _uniforms(len(work[i]), rng) * YEAR
+        if q.warps or i == NEGO:  # negotiation: its closes from these starts, windows too
+            warp = periods.stage_warp(q.pace, i == NEGO)
+            ends = np.array([warp.at(t, w) for t, w in zip(start, work[i], strict=True)])
+            warped[i] = (ends - start, ends)
+        else:
+            ends = start + durations[i]
+        if q.shifts:
+            decided = ends + after.get(i, 0.0)
+            months = [periods.month_of_quarter(t) for t in decided]
+            quarter_lo[i] = np.asarray(q.log_odds, dtype=float)[months]
+    return tuple(quarter_lo), warped
 
 
 @dataclass
@@ -637,6 +682,9 @@ class _Walk:
             if o[1] != 0.0:
                 champ = _BIT_C & (self.T + self.t_in < c.champion_loss[:, None])
                 lo = lo + champ * o[1]
+        quarter = c.quarter_lo[stage] if c.quarter_lo else None
+        if quarter is not None:
+            lo = lo + quarter[:, None]
         lo = np.broadcast_to(lo, self.A.shape)
         focus = self.env.focus if stage < IMPL else ()
         if focus and 0.0 < base < 1.0:

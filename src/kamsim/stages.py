@@ -15,7 +15,9 @@ from pydantic import (
 from kamsim.distributions import fixed
 from kamsim.limits import (
     MAX_DAYS,
+    MAX_LOG_ODDS,
 )
+from kamsim.mechanisms import PACE
 from kamsim.validation import (
     Days,
     OddsRatio,
@@ -33,6 +35,35 @@ from kamsim.vocabulary import (
 )
 
 POSITIVE_DAYS = Range(0.0, MAX_DAYS, low_open=True)
+LOG_ODDS = Range(-MAX_LOG_ODDS, MAX_LOG_ODDS)
+
+
+class MonthOfQuarter(Strict):
+    """A stage's calendar effect by month of the calendar quarter (1st, 2nd, 3rd month).
+
+    Reps pull wins into the quarter's last month to make the number and put off recording
+    losses until the next quarter: closes bunch at quarter ends, but wins more than losses.
+    The pace moves when the stage's work ends; the log odds move which way it ends.
+    """
+
+    pace: Annotated[list[Annotated[float, PACE.bounds()]], Field(min_length=3, max_length=3)] = (
+        Field(default_factory=lambda: [1.0, 1.0, 1.0])
+    )
+    """Pace of the stage's work in each month of the quarter (1 = normal): a time warp over
+    whole calendar months, so a pace above 1 in the 3rd month pulls ends into it."""
+    log_odds: Annotated[
+        list[Annotated[float, LOG_ODDS.bounds()]], Field(min_length=3, max_length=3)
+    ] = Field(default_factory=lambda: [0.0, 0.0, 0.0])
+    """Added to the log odds of the stage's pass chance when its decision falls in that month
+    of the quarter (positive in the 3rd month: wins are pulled in, losses put off)."""
+
+    @property
+    def warps(self) -> bool:
+        return any(p != 1.0 for p in self.pace)
+
+    @property
+    def shifts(self) -> bool:
+        return any(x != 0.0 for x in self.log_odds)
 
 
 class StageOdds(Strict):
@@ -76,6 +107,8 @@ class Stage(Strict):
     patience: Days | None = None
     """Days a customer waits for our people in this stage before going cold (exit
     ``went_cold``), drawn per deal; exponential makes Erlang A apply. Empty: endless patience."""
+    month_of_quarter: MonthOfQuarter | None = None
+    """Quarter-end calendar effect on the stage's pace and pass chance. Empty: none."""
 
     @field_validator("pools")
     @classmethod

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from kamsim.model.decisions import LogOdds, ShapingLogOdds, log_ratio
-from kamsim.model.periods import PeriodClock
+from kamsim.model.periods import PeriodClock, Warp
 from kamsim.model.records import result_names
 from kamsim.model.steps import Step, stage_steps
 from kamsim.model.switches import Switches
@@ -94,6 +94,19 @@ class Rules:
         self.results = result_names(scenario)
         self.code = {name: i for i, name in enumerate(self.results)}
         self.periods = PeriodClock(scenario.period_end, cal.start.month)
+        quarter = [stages[s].month_of_quarter for s in STAGES]
+        self.stage_warp: list[Warp | None] = [
+            None
+            if q is None or not q.warps
+            else self.periods.stage_warp(q.pace, STAGES[i] == "negotiation")
+            for i, q in enumerate(quarter)
+        ]
+        """Per stage: its work's pace by month of quarter (None: normal pace)."""
+        self.quarter_log_odds: list[tuple[float, float, float] | None] = [
+            None if q is None or not q.shifts else (q.log_odds[0], q.log_odds[1], q.log_odds[2])
+            for q in quarter
+        ]
+        """Per stage: log odds added to the pass chance by month of quarter of the decision."""
         self.steps: list[tuple[Step, ...]] = [stage_steps(self, s) for s in range(len(STAGES))]
         """The steps a visit to each stage goes through (those that can apply at all)."""
 

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Protocol
 
 from kamsim.model.deal import Deal
 from kamsim.model.decisions import Bars, LogOdds, ShapingLogOdds
-from kamsim.model.periods import PeriodClock
+from kamsim.model.periods import PeriodClock, Warp
 from kamsim.model.switches import Switches
 from kamsim.scenario import Scenario
 from kamsim.vocabulary import POOLS, STAGES
@@ -28,6 +28,10 @@ class Rules(Bars, Protocol):
     def switches(self) -> Switches: ...
     @property
     def periods(self) -> PeriodClock: ...
+    @property
+    def stage_warp(self) -> list[Warp | None]: ...
+    @property
+    def quarter_log_odds(self) -> list[tuple[float, float, float] | None]: ...
     @property
     def work_pools(self) -> list[tuple[int, ...]]: ...
     @property

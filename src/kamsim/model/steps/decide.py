@@ -11,13 +11,15 @@ class Decide(Step):
     """Qualification (approval), then the pass draw; a passed deal moves on."""
 
     name, timed = "decide", False
-    __slots__ = ("focus", "stalls")
+    __slots__ = ("focus", "quarter", "stalls")
 
     def __init__(self, rules: Rules, stage: int) -> None:
         super().__init__(rules, stage)
         self.focus = rules.switches.focus and stage < IMPLEMENTATION
         """The owner's load moves the chance (attention dilution, before signing)."""
         self.stalls = rules.switches.stall[stage]
+        self.quarter = rules.quarter_log_odds[stage]
+        """Log odds by month of quarter of the decision (None: no calendar effect)."""
 
     @staticmethod
     def applies(rules: Rules, stage: int) -> bool:
@@ -30,6 +32,8 @@ class Decide(Step):
             return True
         o = loop.effects.log_odds[s]
         extra = loop.focus(deal) if self.focus else 0.0
+        if self.quarter is not None:
+            extra += self.quarter[rules.periods.month_of_quarter(now)]
         if (
             o is None
             and not extra

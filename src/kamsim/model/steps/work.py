@@ -1,7 +1,9 @@
-"""A stage's own work, holding its pools; negotiation paced by period ends; implementation
-with change orders and the delivery milestone."""
+"""A stage's own work, holding its pools, at the stage's pace by month of quarter; negotiation
+paced by period ends too; implementation with change orders and the delivery milestone."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from kamsim.model.deal import Deal
 from kamsim.model.steps.base import DELIVERY, SIGNING, Loop, Rules, Step
@@ -9,6 +11,12 @@ from kamsim.model.steps.base import DELIVERY, SIGNING, Loop, Rules, Step
 
 class Work(Step):
     name = "work"
+    __slots__ = ("warp",)
+
+    def __init__(self, rules: Rules, stage: int, params: Any = None) -> None:
+        super().__init__(rules, stage, params)
+        self.warp = rules.stage_warp[stage]
+        """The stage's pace by month of quarter (None: normal pace, no walk)."""
 
     @staticmethod
     def applies(rules: Rules, stage: int) -> bool:
@@ -18,14 +26,19 @@ class Work(Step):
         return self.rules.work_pools[self.stage]
 
     def begin(self, loop: Loop, deal: Deal, now: float) -> float:
+        """The deal's work in the stage, stretched or squeezed by the month-of-quarter pace."""
         deal.started = now
-        return deal.draws.duration[self.stage][deal.k]
+        work = deal.draws.duration[self.stage][deal.k]
+        return work if self.warp is None else self.warp.at(now, work) - now
 
 
 class Negotiation(Work):
-    """Closing work, paced by period ends; a close inside a window takes its discount."""
+    """Closing work, paced by period ends (and by month of quarter: ``stage_warp`` composes
+    both); a close inside a window takes its discount."""
 
     def begin(self, loop: Loop, deal: Deal, now: float) -> float:
+        if self.warp is not None:
+            return Work.begin(self, loop, deal, now)
         deal.started = now
         return self.rules.periods.close_at(now, deal.draws.duration[self.stage][deal.k]) - now
 
@@ -38,9 +51,8 @@ class Delivery(Work):
     falls part-way through."""
 
     def begin(self, loop: Loop, deal: Deal, now: float) -> float:
-        deal.started = now
+        duration = Work.begin(self, loop, deal, now)
         d, k = deal.draws, deal.k
-        duration = d.duration[self.stage][k]
         if d.change_orders is not None and d.change_orders[k]:
             extra = d.change_orders[k] * self.rules.co_share * deal.booked
             deal.booked += extra
