@@ -261,3 +261,44 @@ def test_a_header_without_rows_is_an_empty_pipeline(tmp_path: Path) -> None:
     path = csv_file(tmp_path, "deal_id,stage,entered_stage_at,value,notes\n")
     pipeline = read_pipeline(path, dt.date(2027, 3, 15))
     assert len(pipeline) == 0 and pipeline.source == str(path)
+
+
+def test_forecast_from_a_crm_export_takes_its_open_deals(tmp_path: Path) -> None:
+    """``--crm`` reads the deals an export shows open on the as-of date: the forecast says how
+    many came from it, and the same deals as a pipeline CSV give the same table."""
+    from kamsim.backtest import open_pipeline
+    from kamsim.calibrate import calibrate
+    from kamsim.crm import example, read_crm
+
+    export = read_crm(example())
+    as_of = dt.date(2024, 9, 30)
+    scenario = tmp_path / "calibrated.toml"
+    scenario.write_text(calibrate(export, as_of).toml(), encoding="utf-8")
+    deals = open_pipeline(export, as_of).deals
+    assert deals
+    pipeline = tmp_path / "open.csv"
+    pipeline.write_text(
+        "deal_id,stage,entered_stage_at,value\n"
+        + "".join(
+            f"{d.deal_id},{d.stage},{as_of - dt.timedelta(days=int(d.age))},\n" for d in deals
+        ),
+        encoding="utf-8",
+    )
+    common = ["forecast", str(scenario), "--as-of", "2024-09-30", "--horizon", "3m"]
+    quiet = ["--reps", "4", "--workers", "1", "--quiet", "--seed", "3"]
+    by_crm = CliRunner().invoke(app, [*common, "--crm", str(example()), *quiet])
+    assert by_crm.exit_code == 0, by_crm.output + by_crm.stderr
+    assert f"{len(deals)} open deal(s) from sales_pipeline.csv" in by_crm.stdout
+    by_csv = CliRunner().invoke(app, [*common, "--pipeline", str(pipeline), *quiet])
+    assert by_csv.exit_code == 0, by_csv.output + by_csv.stderr
+    table = lambda out: out.split("deals won per period")[1]  # noqa: E731
+    assert table(by_crm.stdout) == table(by_csv.stdout)
+    both = CliRunner().invoke(
+        app, [*common, "--crm", str(example()), "--pipeline", str(pipeline), *quiet]
+    )
+    assert_user_error(both, "--pipeline: give either --pipeline or --crm")
+    assert_user_error(CliRunner().invoke(app, [*common, *quiet]), "give either")
+    alone = CliRunner().invoke(app, [*common, "--pipeline", str(pipeline), "--map", "maven"])
+    assert_user_error(alone, "--map: only with --crm")
+    missing = CliRunner().invoke(app, [*common, "--crm", str(tmp_path / "none.csv"), *quiet])
+    assert_user_error(missing, "none.csv: --crm: no such file")

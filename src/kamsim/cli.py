@@ -534,18 +534,30 @@ def sensitivity(
 @app.command()
 def forecast(
     scenario: ScenarioArg,
+    as_of: Annotated[
+        str,
+        typer.Option(help="The date the pipeline stands at, e.g. 2017-03-15.", show_default=False),
+    ],
     pipeline: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             help="CSV of the deals open on --as-of: deal_id, stage, entered_stage_at, value "
             "(optional grade, account, owner).",
             show_default=False,
         ),
-    ],
-    as_of: Annotated[
-        str,
-        typer.Option(help="The date the pipeline stands at, e.g. 2017-03-15.", show_default=False),
-    ],
+    ] = None,
+    crm: Annotated[
+        Path | None,
+        typer.Option(
+            help="Instead of --pipeline: a CRM export; the deals it shows open on --as-of, "
+            "in their stages since the day they entered them.",
+            show_default=False,
+        ),
+    ] = None,
+    map_: Annotated[
+        str | None,
+        typer.Option("--map", help="With --crm: mapping TOML file or bundled name."),
+    ] = None,
     horizon: Annotated[
         str, typer.Option(help="How far ahead: months or days, e.g. 6m, 3m, 90d.")
     ] = "6m",
@@ -567,6 +579,8 @@ def forecast(
     and the part from today's pipeline. --out adds forecast.csv to the run's folder."""
     import datetime as dt
 
+    from kamsim.backtest import open_pipeline
+    from kamsim.crm import read_crm
     from kamsim.errors import Problem, ScenarioError
     from kamsim.forecast import FORECAST_FILE, Forecast, forecast_scenario, parse_horizon
     from kamsim.pipeline import read_pipeline
@@ -579,9 +593,20 @@ def forecast(
             raise ScenarioError(
                 [Problem("--as-of", f"{as_of!r} is not a date (YYYY-MM-DD)")]
             ) from None
+        if (pipeline is None) == (crm is None):
+            raise ScenarioError([Problem("--pipeline", "give either --pipeline or --crm")])
+        if map_ is not None and crm is None:
+            raise ScenarioError([Problem("--map", "only with --crm")])
         span = parse_horizon(horizon)
         run_scenario = forecast_scenario(scen, date, span)
-        open_deals = read_pipeline(pipeline, date, run_scenario)
+        if pipeline is not None:
+            open_deals = read_pipeline(pipeline, date, run_scenario)
+        else:
+            assert crm is not None
+            if not crm.is_file():
+                raise ScenarioError([Problem("--crm", "no such file", str(crm))])
+            open_deals = open_pipeline(read_crm(crm, map_), date)
+            open_deals.check(run_scenario)
     except ScenarioError as err:
         raise _fail(err) from None
     how = Running(
