@@ -309,6 +309,11 @@ def test_calibrated_effect_reproduces_the_exports_shares(tmp_path: Path) -> None
     assert "simulated on proposal" in cal.toml()
     scenario = cal.scenario()
     assert scenario.stages.proposal.month_of_quarter is not None
+    # The fit report's calendar: the fitted effect follows the closes, flat does not.
+    table = cal.calendar
+    noise = 3 * np.sqrt(table["closes"].to_numpy(float))
+    assert (abs(table["fitted"] - table["closes"]) <= noise).all(), table
+    assert (abs(table["expected"] - table["closes"]) > noise).any(), table
     simulated = _simulated_shares(scenario, 6, 2)
     for outcome in ("won", "lost"):
         share, se = _observed(cal, outcome)

@@ -298,7 +298,7 @@ class Calibration:
                 f"# Closes and wins by month of quarter are simulated on {self.timed_stage} "
                 "(month_of_quarter)."
                 if self.month_of_quarter is not None
-                else "# No calendar effect is simulated (see the fit's calendar note)."
+                else "# By month of quarter: no calendar effect is simulated (see the notes)."
             ),
         ]
         return "\n".join(header) + "\n\n" + to_toml({**data, **rest})
@@ -974,6 +974,7 @@ def _calendar(
     pace, pace_estimates = _quarter_pace(won + lost, exposure)
     log_odds, odds_estimates = _quarter_log_odds(won, lost, pace, win)
     effect = {"pace": pace, "log_odds": log_odds}
+    table["fitted"] = _quarter_fitted(won, lost, exposure, pace, log_odds, win)
     note = (
         "calendar: closes by month of quarter are not flat; the timed stage's month_of_quarter "
         "simulates them (pace from all closes, log odds from the win share of each month)"
@@ -1039,6 +1040,27 @@ def _quarter_log_odds(
             )
         )
     return [float(x) for x in log_odds], estimates
+
+
+def _quarter_fitted(
+    won: np.ndarray[Any, Any],
+    lost: np.ndarray[Any, Any],
+    exposure: np.ndarray[Any, Any],
+    pace: list[float],
+    log_odds: list[float],
+    win: float,
+) -> np.ndarray[Any, Any]:
+    """Closes by month of quarter as the fitted effect shapes them (rows won 1-3, lost 1-3):
+    decisions in a month go with its days times its pace, a win with logistic(logit(win) +
+    its log odds); each outcome scaled to its observed total, so the table compares shapes."""
+    from scipy.special import expit, logit
+
+    decisions = exposure * np.asarray(pace)
+    chance = expit(float(logit(_clip(win))) + np.asarray(log_odds))
+    out = []
+    for observed, share in ((won, decisions * chance), (lost, decisions * (1 - chance))):
+        out.append(observed.sum() * share / share.sum())
+    return np.concatenate(out)
 
 
 def calendar_pvalue(cal: Calibration, outcome: str) -> float:

@@ -13,9 +13,9 @@ side by side, what the export shows and what the calibrated scenario would produ
   interval, against its grade's calibrated win probability;
 - ``calendar``: closes by month of quarter for wins and losses, against flat (closes spread
   by the days each month of the quarter has) with its Poisson band, and against the fitted
-  effect where the calibration has one (a ``fitted`` column in
-  :attr:`kamsim.calibrate.Calibration.calendar`; otherwise the scenario is flat and the
-  fitted counts are the flat ones).
+  effect where the calibration has one (its shape scaled to each outcome's total: a
+  ``fitted`` column in :attr:`kamsim.calibrate.Calibration.calendar`; otherwise the scenario
+  is flat and the fitted counts are the flat ones).
 """
 
 from __future__ import annotations
