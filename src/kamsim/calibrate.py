@@ -75,14 +75,17 @@ class Estimate:
     note: str = ""
 
     @classmethod
-    def on_log_scale(cls, name: str, log_value: float, se: float, note: str) -> Estimate:
+    def on_log_scale(
+        cls, name: str, log_value: float, se: float, note: str, quantile: float = Z95
+    ) -> Estimate:
         """A positive figure estimated on the log scale (standard error ``se`` there): its
-        interval is the exponential of the normal interval of the log, from the data."""
+        interval is the exponential of the normal (or, with ``quantile``, t) interval of the
+        log, from the data."""
         return cls(
             name,
             math.exp(log_value),
-            math.exp(log_value - Z95 * se),
-            math.exp(log_value + Z95 * se),
+            math.exp(log_value - quantile * se),
+            math.exp(log_value + quantile * se),
             "data",
             note,
         )
