@@ -20,7 +20,6 @@ from kamsim.backtest import (
     backtest,
     crps_sample,
     months_scored,
-    open_pipeline,
     rolling_dates,
     run_rate,
 )
@@ -207,7 +206,7 @@ def test_cli_prints_the_table_and_writes_the_csv(tmp_path: Path, cli: object) ->
 def test_a_history_ages_open_deals_from_the_day_they_entered_their_stage() -> None:
     history = read_crm(example("stage_history.csv"), "stage-history")
     as_of = dt.date(2024, 9, 30)
-    deals = {d.deal_id: d for d in open_pipeline(history, as_of).deals}
+    deals = {d.deal_id: d for d in history.open_pipeline(as_of).deals}
     entries = history.history(as_of.isoformat())
     last = entries[entries["id"].isin(list(deals))].groupby("id")["entered"].max()
     assert len(deals) > 10

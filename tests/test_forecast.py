@@ -266,7 +266,6 @@ def test_a_header_without_rows_is_an_empty_pipeline(tmp_path: Path) -> None:
 def test_forecast_from_a_crm_export_takes_its_open_deals(tmp_path: Path) -> None:
     """``--crm`` reads the deals an export shows open on the as-of date: the forecast says how
     many came from it, and the same deals as a pipeline CSV give the same table."""
-    from kamsim.backtest import open_pipeline
     from kamsim.calibrate import calibrate
     from kamsim.crm import example, read_crm
 
@@ -274,7 +273,7 @@ def test_forecast_from_a_crm_export_takes_its_open_deals(tmp_path: Path) -> None
     as_of = dt.date(2024, 9, 30)
     scenario = tmp_path / "calibrated.toml"
     scenario.write_text(calibrate(export, as_of).toml(), encoding="utf-8")
-    deals = open_pipeline(export, as_of).deals
+    deals = export.open_pipeline(as_of).deals
     assert deals
     pipeline = tmp_path / "open.csv"
     pipeline.write_text(

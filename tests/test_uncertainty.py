@@ -17,7 +17,6 @@ import pytest
 from helpers import assert_estimates, interval
 
 import kamsim
-from kamsim.backtest import open_pipeline
 from kamsim.calibrate import calibrate
 from kamsim.cli import app
 from kamsim.crm import example, read_crm
@@ -173,7 +172,7 @@ def test_the_calibrated_toml_validates_and_checks(
 def test_the_forecast_spread_carries_the_parameter_uncertainty(calibrated: Any) -> None:
     crm = read_crm(example())
     as_of = calibrated.as_of.date()
-    pipeline = open_pipeline(crm, as_of)
+    pipeline = crm.open_pipeline(as_of)
     scenario = calibrated.scenario()
     point = _with(scenario, {})
     runs = {

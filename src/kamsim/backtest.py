@@ -46,7 +46,6 @@ import pandas as pd
 from kamsim.crm import CrmExport
 from kamsim.errors import Problem, ScenarioError
 from kamsim.forecast import Horizon, forecast, parse_horizon
-from kamsim.pipeline import OPEN_STAGES, OpenDeal, OpenPipeline
 from kamsim.vocabulary import DAYS_PER_MONTH
 
 COLUMNS: Final = (
@@ -163,27 +162,6 @@ def run_rate(
     return pd.concat(parts, ignore_index=True)
 
 
-def open_pipeline(crm: CrmExport, as_of: dt.date) -> OpenPipeline:
-    """The deals open at the end of ``as_of`` as the export knew them: stage from the mapping
-    (a stage kamsim has no open stage for counts as the first), age in days from the day it
-    entered that stage (a history's last entry, else the create date), value and grade left
-    to the scenario."""
-    table = crm.opportunities(as_of)
-    table = table[table["outcome"] == "open"]
-    entered = table["created"]
-    if crm.mapping.shape == "history":
-        last = crm.history(as_of).groupby("id")["entered"].max()
-        entered = table["id"].map(last).fillna(entered)
-    ages = ((pd.Timestamp(as_of) - entered).dt.days.clip(lower=0)).to_numpy(float)
-    deals = []
-    for deal_id, crm_stage, age in zip(table["id"], table["stage"], ages, strict=True):
-        stage = str(crm_stage)
-        if stage not in OPEN_STAGES:
-            stage = OPEN_STAGES[0]
-        deals.append(OpenDeal(str(deal_id), stage, float(age)))
-    return OpenPipeline(as_of, tuple(deals), source=crm.path.name)
-
-
 def _scores(sample: Any, actual: float) -> dict[str, Any]:
     x = np.asarray(sample, dtype=float)
     mean = float(x.mean())
@@ -217,7 +195,7 @@ def backtest_once(
     if not months:
         raise ScenarioError([Problem("--horizon", f"{span} from {as_of} ends within its month")])
     scenario = calibrate(crm, as_of.isoformat()).scenario()
-    pipeline = open_pipeline(crm, as_of)
+    pipeline = crm.open_pipeline(as_of)
     fc = forecast(
         scenario, pipeline, span, reps=reps, seed=seed, workers=workers, progress=progress
     )

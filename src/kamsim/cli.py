@@ -579,7 +579,6 @@ def forecast(
     and the part from today's pipeline. --out adds forecast.csv to the run's folder."""
     import datetime as dt
 
-    from kamsim.backtest import open_pipeline
     from kamsim.crm import read_crm
     from kamsim.errors import Problem, ScenarioError
     from kamsim.forecast import FORECAST_FILE, Forecast, forecast_scenario, parse_horizon
@@ -605,7 +604,7 @@ def forecast(
             assert crm is not None
             if not crm.is_file():
                 raise ScenarioError([Problem("--crm", "no such file", str(crm))])
-            open_deals = open_pipeline(read_crm(crm, map_), date)
+            open_deals = read_crm(crm, map_).open_pipeline(date)
             open_deals.check(run_scenario)
     except ScenarioError as err:
         raise _fail(err) from None

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,9 @@ from kamsim.crm_repair import Repair, format_repairs, repair_column
 from kamsim.errors import Problem, ScenarioError
 from kamsim.limits import MAX_MONEY
 from kamsim.vocabulary import STAGES
+
+if TYPE_CHECKING:
+    from kamsim.pipeline import OpenPipeline
 
 OPPORTUNITY_COLUMNS = (
     "id",
@@ -519,6 +522,28 @@ class CrmExport:
         ``opportunities`` gives each dated deal its create date (entering the mapping's
         ``created_stage``) and its close."""
         return self._view(as_of).history.copy()
+
+    def open_pipeline(self, as_of: dt.date) -> OpenPipeline:
+        """The deals open at the end of ``as_of`` as the export knew them, ready to forecast
+        from (:mod:`kamsim.pipeline`): stage from the mapping (a stage kamsim has no open stage
+        for counts as the first), age in days from the day it entered that stage (a history's
+        last entry, else the create date), value and grade left to the scenario."""
+        from kamsim.pipeline import OPEN_STAGES, OpenDeal, OpenPipeline
+
+        table = self.opportunities(as_of)
+        table = table[table["outcome"] == "open"]
+        entered = table["created"]
+        if self.mapping.shape == "history":
+            last = self.history(as_of).groupby("id")["entered"].max()
+            entered = table["id"].map(last).fillna(entered)
+        ages = ((pd.Timestamp(as_of) - entered).dt.days.clip(lower=0)).to_numpy(float)
+        deals = []
+        for deal_id, crm_stage, age in zip(table["id"], table["stage"], ages, strict=True):
+            stage = str(crm_stage)
+            if stage not in OPEN_STAGES:
+                stage = OPEN_STAGES[0]
+            deals.append(OpenDeal(str(deal_id), stage, float(age)))
+        return OpenPipeline(as_of, tuple(deals), source=self.path.name)
 
     def repairs(self, as_of: dt.date | str | None = None) -> list[Repair]:
         """The repairs behind :meth:`opportunities` at ``as_of``, one per rule and value."""
