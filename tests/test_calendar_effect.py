@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from constants import DAYS_PER_MONTH as M
 from helpers import assert_estimates, interval
-from test_calibrate import SAMPLE, START, needs_sample, write_export
+from test_calibrate import SAMPLE, START, as_export, needs_sample, write_export
 
 import kamsim
 from kamsim.calibrate import calibrate
@@ -280,24 +280,7 @@ def _quarter_end_export(tmp_path: Path) -> tuple[Path, Path, str]:
     data["calendar"]["drain"] = False  # deals in flight at the export date are open
     data["stages"]["proposal"]["duration"] = {"dist": "lognormal", "mean": 60.0, "cv": 0.6}
     deals = kamsim.simulate(Scenario.model_validate(data), seed=3).deals
-    start = pd.Timestamp(START)
-    outcome = deals["outcome"].astype(str)
-    closed_at = deals["signed_at"].where(outcome == "won", deals["closed_at"])
-    table = pd.DataFrame(
-        {
-            "id": [f"S{i:05d}" for i in deals["deal_id"]],
-            "owner": [f"owner {i % 8}" for i in deals["deal_id"]],
-            "product": "Core",
-            "stage": outcome.map({"won": "Won", "lost": "Lost", "open": "Open"}),
-            "created": start + pd.to_timedelta(np.floor(deals["arrived_at"]), unit="D"),
-            "closed": [
-                pd.NaT if o == "open" else start + pd.Timedelta(days=math.floor(c))
-                for o, c in zip(outcome, closed_at, strict=True)
-            ],
-            "value": deals["value"].where(outcome == "won"),
-        }
-    )
-    path, mapping = write_export(tmp_path, table)
+    path, mapping = write_export(tmp_path, as_export(deals, owners=8))
     return path, mapping, (START + pd.Timedelta(days=729)).isoformat()
 
 

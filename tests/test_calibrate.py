@@ -130,14 +130,19 @@ def simulated_export(seed: int) -> tuple[pd.DataFrame, dt.date]:
             },
         }
     )
-    deals = kamsim.simulate(scenario, seed=seed).deals
+    return as_export(kamsim.simulate(scenario, seed=seed).deals), START + dt.timedelta(days=729)
+
+
+def as_export(deals: pd.DataFrame, owners: int = 1) -> pd.DataFrame:
+    """A run's deals table as the rows of a one-row-per-opportunity CRM export (id, owner,
+    product, stage, created, closed, value), the run starting on ``START``."""
     start = pd.Timestamp(START)
     outcome = deals["outcome"].astype(str)
     closed_at = deals["signed_at"].where(outcome == "won", deals["closed_at"])
-    table = pd.DataFrame(
+    return pd.DataFrame(
         {
             "id": [f"S{i:05d}" for i in deals["deal_id"]],
-            "owner": "owner 0",
+            "owner": [f"owner {i % owners}" for i in deals["deal_id"]],
             "product": "Core",
             "stage": outcome.map({"won": "Won", "lost": "Lost", "open": "Open"}),
             "created": start + pd.to_timedelta(np.floor(deals["arrived_at"]), unit="D"),
@@ -148,7 +153,6 @@ def simulated_export(seed: int) -> tuple[pd.DataFrame, dt.date]:
             "value": deals["value"].where(outcome == "won"),
         }
     )
-    return table, START + dt.timedelta(days=729)
 
 
 def test_round_trip_intervals_cover_the_truth(tmp_path: Path) -> None:

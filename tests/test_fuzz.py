@@ -633,23 +633,31 @@ CELLS = [
 ]
 
 
-def crm_case(
-    directory: Path, files: dict[str, str | bytes], mapping: str | bytes | None, export: str
-) -> str:
-    """Read an export as of no date and of a date: it loads and every table builds, or the
-    problems each take one line and name a file; no other exception may escape."""
+def write_case(
+    directory: Path, files: dict[str, str | bytes], mapping: str | bytes | None
+) -> Path | None:
+    """Write an export's files and its mapping (if any) into ``directory``."""
     for name, body in files.items():
         if isinstance(body, bytes):
             (directory / name).write_bytes(body)
         else:
             (directory / name).write_text(body, encoding="utf-8", newline="")
-    mapping_path = None
-    if mapping is not None:
-        mapping_path = directory / "mapping.toml"
-        if isinstance(mapping, bytes):
-            mapping_path.write_bytes(mapping)
-        else:
-            mapping_path.write_text(mapping, encoding="utf-8")
+    if mapping is None:
+        return None
+    mapping_path = directory / "mapping.toml"
+    if isinstance(mapping, bytes):
+        mapping_path.write_bytes(mapping)
+    else:
+        mapping_path.write_text(mapping, encoding="utf-8")
+    return mapping_path
+
+
+def crm_case(
+    directory: Path, files: dict[str, str | bytes], mapping: str | bytes | None, export: str
+) -> str:
+    """Read an export as of no date and of a date: it loads and every table builds, or the
+    problems each take one line and name a file; no other exception may escape."""
+    mapping_path = write_case(directory, files, mapping)
     with time_limit(CASE_SECONDS):
         try:
             read = read_crm(directory / export, mapping_path)
@@ -791,16 +799,7 @@ def test_calibrate_with_faults(
         for _ in range(data.draw(st.integers(1, 3))):
             body = _mutate_csv(body, data.draw) if isinstance(body, str) else body
         files[name] = body
-    for name, content in files.items():
-        if isinstance(content, bytes):
-            (directory / name).write_bytes(content)
-        else:
-            (directory / name).write_text(content, encoding="utf-8", newline="")
-    mapping_path = directory / "mapping.toml"
-    if isinstance(text, bytes):
-        mapping_path.write_bytes(text)
-    else:
-        mapping_path.write_text(text, encoding="utf-8")
+    mapping_path = write_case(directory, files, text)
     out = directory / "fitted.toml"
     as_of = data.draw(st.sampled_from([[], ["--as-of", "2024-06-30"], ["--as-of", "2023-01-15"]]))
     argv = ["calibrate", str(directory / export), "--map", str(mapping_path), "--out", str(out)]
