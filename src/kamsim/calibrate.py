@@ -38,14 +38,14 @@ import pandas as pd
 
 from kamsim.crm_repair import format_repairs
 from kamsim.errors import Problem, ScenarioError
+from kamsim.estimate import Z95, Estimate
+from kamsim.stage_fit import StageFit, fit_stages
 from kamsim.vocabulary import DAYS_PER_MONTH, GRADES, STAGES
 
 if TYPE_CHECKING:
     from kamsim.crm import CrmExport
     from kamsim.scenario import Scenario
-    from kamsim.stage_fit import StageFit
 
-Z95 = 1.959963984540054
 BOOTSTRAP = 200
 """Resamples of the bootstrap intervals (win probability, workload)."""
 SEED = 20240601
@@ -60,43 +60,6 @@ DEFAULT_VALUE = 1.0e6
 CALENDAR_ALPHA = 0.01
 """Chi-square p-value (wins or losses against flat closes by month of quarter) below which
 the timed stage gets the fitted month-of-quarter effect."""
-
-
-@dataclass(frozen=True, slots=True)
-class Estimate:
-    """One fitted number with its 95% interval and where it came from."""
-
-    name: str
-    value: float
-    low: float
-    high: float
-    source: str
-    """``data`` (estimated from the export) or ``assumption``."""
-    note: str = ""
-
-    @classmethod
-    def on_log_scale(
-        cls, name: str, log_value: float, se: float, note: str, quantile: float = Z95
-    ) -> Estimate:
-        """A positive figure estimated on the log scale (standard error ``se`` there): its
-        interval is the exponential of the normal (or, with ``quantile``, t) interval of the
-        log, from the data."""
-        return cls(
-            name,
-            math.exp(log_value),
-            math.exp(log_value - quantile * se),
-            math.exp(log_value + quantile * se),
-            "data",
-            note,
-        )
-
-    def format(self) -> str:
-        def f(x: float) -> str:
-            return "-" if math.isnan(x) else f"{x:.4g}"
-
-        ci = f"[{f(self.low)}, {f(self.high)}]"
-        note = f"  {self.note}" if self.note else ""
-        return f"{self.name:<40} {f(self.value):>12} {ci:>26}  {self.source}{note}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -748,8 +711,6 @@ def calibrate(crm: CrmExport, as_of: object = None) -> Calibration:
     untimed = tuple(s for s in STAGES if s in recorded and s != timed)
     stage_fits: tuple[StageFit, ...] = ()
     if mapping.shape == "history":
-        from kamsim.stage_fit import fit_stages
-
         stage_fits = fit_stages(crm.history(day), tuple(recorded), start, end)
         estimates += [e for f in stage_fits for e in (f.pass_probability, f.mean_days)]
         done = {f.stage for f in stage_fits}

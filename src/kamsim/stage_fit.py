@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kamsim.calibrate import Z95, Estimate
+from kamsim.estimate import Z95, Estimate
 from kamsim.vocabulary import STAGES
 
 MIN_DAYS = 1e-3
