@@ -248,11 +248,11 @@ class Calibration:
             ]
         else:
             if self.untimed:
-                header.append(
-                    f"# Recorded but not timed separately (per-stage fits are not done yet): "
-                    f"{', '.join(self.untimed)}"
-                    ": zero duration, pass probability 1."
-                )
+                header += [
+                    "# Recorded but not timed separately (an export of one row per opportunity",
+                    f"# times only the whole cycle): {', '.join(self.untimed)}"
+                    ": zero duration, pass probability 1.",
+                ]
             header += [
                 f"# The whole cycle and funnel loss sit on {self.timed_stage}; lost deals take the",
                 "# won deals' cycle (the schema has one duration per stage). Seasonality, margins,",
