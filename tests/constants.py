@@ -16,6 +16,9 @@ SCENARIOS = ROOT / "scenarios"
 """The bundled scenarios."""
 BASELINE = SCENARIOS / "baseline.toml"
 """The bundled baseline scenario."""
+CRM_SAMPLE = ROOT.parent / "shared" / "data" / "crm-sales-opportunities" / "sales_pipeline.csv"
+"""The public CRM data set's opportunity file, where the checkout sits beside ``shared``
+(tests that need it are marked ``helpers.needs_sample`` and skip without it)."""
 
 DAYS_PER_MONTH = 365 / 12
 """The model month by definition (README: "per month" means per 365/12 days)."""

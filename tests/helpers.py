@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from constants import BASELINE, DAYS_PER_MONTH, KPI_COLUMNS, POOLS, ROOT, STAGES
+import pytest
+from constants import BASELINE, CRM_SAMPLE, DAYS_PER_MONTH, KPI_COLUMNS, POOLS, ROOT, STAGES
 from scipy import stats
 from typer.testing import Result as CliResult
 
@@ -38,8 +39,14 @@ __all__ = [  # the constants are re-exported for modules that still import them 
     "interval",
     "load_toml",
     "mmc_mean_wait",
+    "needs_sample",
     "write_toml",
 ]
+
+needs_sample = pytest.mark.skipif(
+    not CRM_SAMPLE.is_file(), reason="the public CRM sample is absent"
+)
+"""Marks a test that reads the public CRM data set (:data:`constants.CRM_SAMPLE`)."""
 
 CONFIDENCE = 0.95
 """Confidence level of the intervals the rule builds."""

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from constants import ROOT
+from constants import CRM_SAMPLE
+from helpers import needs_sample
 
 from kamsim.backtest import (
     COLUMNS,
@@ -26,10 +27,6 @@ from kamsim.backtest import (
 from kamsim.cli import app
 from kamsim.crm import example, read_crm
 
-SAMPLE = ROOT.parent / "shared" / "data" / "crm-sales-opportunities"
-needs_sample = pytest.mark.skipif(
-    not (SAMPLE / "sales_pipeline.csv").is_file(), reason="the public CRM sample is absent"
-)
 FORECAST = ["as_of", "month", "measure", "method", "mean", "p10", "p90"]
 ACTUAL = ["actual", "covered", "bias", "crps"]
 
@@ -156,7 +153,7 @@ def test_rolling_gives_one_row_group_per_as_of() -> None:
 
 @needs_sample
 def test_the_public_sample_backtests_one_as_of() -> None:
-    bt = backtest(read_crm(SAMPLE / "sales_pipeline.csv"), dt.date(2017, 6, 30), reps=3)
+    bt = backtest(read_crm(CRM_SAMPLE), dt.date(2017, 6, 30), reps=3)
     assert set(bt.table["month"]) == {"2017-07", "2017-08", "2017-09"}
     assert (bt.table["actual"] > 0).all()
 

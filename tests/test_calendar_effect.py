@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from constants import CRM_SAMPLE
 from constants import DAYS_PER_MONTH as M
-from helpers import assert_estimates, interval
-from test_calibrate import SAMPLE, START, as_export, needs_sample, write_export
+from helpers import assert_estimates, interval, needs_sample
+from test_calibrate import START, as_export, write_export
 
 import kamsim
 from kamsim.calibrate import calibrate
@@ -316,7 +317,7 @@ def test_a_flat_export_leaves_the_default_and_says_so() -> None:
 @needs_sample
 @pytest.mark.slow  # the public sample's calibration alone takes about 25 s
 def test_public_sample_quarter_end_is_simulated() -> None:
-    cal = calibrate(read_crm(SAMPLE / "sales_pipeline.csv"))
+    cal = calibrate(read_crm(CRM_SAMPLE))
     for m in (1, 2, 3):
         for name in ("pace", "log_odds"):
             e = cal.estimate(f"calendar.{name}.month_{m}")

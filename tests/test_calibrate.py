@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from constants import ROOT
+from constants import CRM_SAMPLE
+from helpers import needs_sample
 from scipy.stats import binom
 
 import kamsim
@@ -27,11 +28,6 @@ from kamsim.calibrate import calendar_pvalue, calibrate
 from kamsim.cli import app
 from kamsim.crm import example, read_crm
 from kamsim.scenario import Scenario
-
-SAMPLE = ROOT.parent / "shared" / "data" / "crm-sales-opportunities"
-needs_sample = pytest.mark.skipif(
-    not (SAMPLE / "sales_pipeline.csv").is_file(), reason="the public CRM sample is absent"
-)
 
 MAPPING = """\
 shape = "opportunities"
@@ -197,7 +193,7 @@ def test_bundled_export_calibrates_and_checks(tmp_path: Path, cli: object) -> No
 
 @needs_sample
 def test_public_sample_calibrates_and_finds_quarter_end_wins() -> None:
-    cal = calibrate(read_crm(SAMPLE / "sales_pipeline.csv"))
+    cal = calibrate(read_crm(CRM_SAMPLE))
     cal.scenario()
     assert cal.window[0] == pd.Timestamp("2017-03-01")  # left-truncated start
     won = cal.estimate("calendar.won.quarter_end_ratio")

@@ -18,7 +18,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from constants import ROOT, STAGES
+from constants import CRM_SAMPLE, ROOT, STAGES
+from helpers import needs_sample
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,11 +28,6 @@ from kamsim.crm import OPPORTUNITY_COLUMNS, example, read_crm
 from kamsim.crm_mapping import bundled_mappings, load_mapping
 from kamsim.crm_repair import RULES, Repair, spellings
 from kamsim.errors import ScenarioError
-
-SAMPLE = ROOT.parent / "shared" / "data" / "crm-sales-opportunities"
-needs_sample = pytest.mark.skipif(
-    not (SAMPLE / "sales_pipeline.csv").is_file(), reason="the public CRM sample is absent"
-)
 
 HEADER = (
     "opportunity_id",
@@ -631,7 +627,7 @@ def test_the_shipped_synthetic_export_is_what_its_generator_makes() -> None:
 
 @needs_sample
 def test_the_public_sample_loads_and_its_repair_log_names_its_problems() -> None:
-    export = read_crm(SAMPLE / "sales_pipeline.csv")
+    export = read_crm(CRM_SAMPLE)
     table = export.opportunities()
     assert len(table) == 8800
     assert table["outcome"].value_counts().to_dict() == {"won": 4238, "lost": 2473, "open": 2089}

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from constants import ROOT
+from constants import CRM_SAMPLE
+from helpers import needs_sample
 from test_plots import by_gid, rendered
 from test_report import PNG, Parsed
 from typer.testing import CliRunner
@@ -35,10 +36,6 @@ from kamsim.fit_tables import fit_tables
 from kamsim.outputs import FitOutput, read_fit
 from kamsim.vocabulary import DAYS_PER_MONTH
 
-SAMPLE = ROOT.parent / "shared" / "data" / "crm-sales-opportunities"
-needs_sample = pytest.mark.skipif(
-    not (SAMPLE / "sales_pipeline.csv").is_file(), reason="the public CRM sample is absent"
-)
 SECTIONS = ("estimates", "fit_plots", "repairs", "fit_notes", "scenario_toml", "provenance")
 FIGURES = ("fit-arrivals", "fit-survival", "fit-win-rate", "fit-calendar")
 
@@ -220,7 +217,7 @@ def test_fit_tables_of_a_calibration_as_of_an_earlier_date() -> None:
 
 @needs_sample
 def test_the_public_samples_report_lists_the_repaired_problems(tmp_path: Path) -> None:
-    folder, _ = _calibrate(SAMPLE / "sales_pipeline.csv", tmp_path)
+    folder, _ = _calibrate(CRM_SAMPLE, tmp_path)
     parsed, text = _report(folder)
     repairs = read_fit(folder).repairs
     assert repairs, "the public sample needs repairs"

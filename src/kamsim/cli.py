@@ -12,6 +12,7 @@ scipy or SimPy (``tests/test_lean.py``).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import math
 import sys
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from kamsim.crm import CrmExport
     from kamsim.errors import ScenarioError
     from kamsim.experiment import Experiment
     from kamsim.pipeline import OpenPipeline
@@ -62,6 +64,14 @@ ResumeOpt = Annotated[
     bool, typer.Option(help="Continue a killed run in --out without recomputing.")
 ]
 QuietOpt = Annotated[bool, typer.Option(help="No progress bar.")]
+CrmArg = Annotated[
+    Path,
+    typer.Argument(help="The CRM export (CSV), e.g. sales_pipeline.csv.", show_default=False),
+]
+MapOpt = Annotated[
+    str | None,
+    typer.Option("--map", help="Mapping TOML file or bundled name (default: maven)."),
+]
 
 
 def _fail(err: ScenarioError) -> typer.Exit:
@@ -78,6 +88,27 @@ def _load(path: Path, overrides: list[str] | None) -> Scenario:
         return load_scenario(path, overrides or [])
     except ScenarioError as err:
         raise _fail(err) from None
+
+
+def _date(text: str) -> dt.date:
+    """An ``--as-of`` value as a date, or ScenarioError naming the option."""
+    from kamsim.errors import Problem, ScenarioError
+
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise ScenarioError([Problem("--as-of", f"{text!r} is not a date (YYYY-MM-DD)")]) from None
+
+
+def _export(path: Path, mapping: str | None, field: str = "") -> CrmExport:
+    """The CRM export at ``path`` read with ``mapping``, or ScenarioError (a missing file
+    names ``field``)."""
+    from kamsim.crm import read_crm
+    from kamsim.errors import Problem, ScenarioError
+
+    if not path.is_file():
+        raise ScenarioError([Problem(field, "no such file", str(path))])
+    return read_crm(path, mapping)
 
 
 def _fmt(kpi: str, x: float) -> str:
@@ -577,21 +608,13 @@ def forecast(
     """Forecast bookings and won deals from the deals open on --as-of plus new leads: per
     month and quarter, P10 / P50 / P90 across replications, the mean with its 95% interval
     and the part from today's pipeline. --out adds forecast.csv to the run's folder."""
-    import datetime as dt
-
-    from kamsim.crm import read_crm
     from kamsim.errors import Problem, ScenarioError
     from kamsim.forecast import FORECAST_FILE, Forecast, forecast_scenario, parse_horizon
     from kamsim.pipeline import read_pipeline
 
     scen = _load(scenario, set_)
     try:
-        try:
-            date = dt.date.fromisoformat(as_of.strip())
-        except ValueError:
-            raise ScenarioError(
-                [Problem("--as-of", f"{as_of!r} is not a date (YYYY-MM-DD)")]
-            ) from None
+        date = _date(as_of)
         if (pipeline is None) == (crm is None):
             raise ScenarioError([Problem("--pipeline", "give either --pipeline or --crm")])
         if map_ is not None and crm is None:
@@ -602,9 +625,7 @@ def forecast(
             open_deals = read_pipeline(pipeline, date, run_scenario)
         else:
             assert crm is not None
-            if not crm.is_file():
-                raise ScenarioError([Problem("--crm", "no such file", str(crm))])
-            open_deals = read_crm(crm, map_).open_pipeline(date)
+            open_deals = _export(crm, map_, "--crm").open_pipeline(date)
             open_deals.check(run_scenario)
     except ScenarioError as err:
         raise _fail(err) from None
@@ -757,15 +778,9 @@ def export_log(
 
 @app.command()
 def calibrate(
-    crm: Annotated[
-        Path,
-        typer.Argument(help="The CRM export (CSV), e.g. sales_pipeline.csv.", show_default=False),
-    ],
+    crm: CrmArg,
     out: Annotated[Path, typer.Option(help="The scenario TOML file to write.", show_default=False)],
-    map_: Annotated[
-        str | None,
-        typer.Option("--map", help="Mapping TOML file or bundled name (default: maven)."),
-    ] = None,
+    map_: MapOpt = None,
     as_of: Annotated[
         str | None,
         typer.Option(help="Use only what was known at the end of this date (YYYY-MM-DD)."),
@@ -784,10 +799,7 @@ def calibrate(
     (censored, competing risks), workload and the calendar effect, each with its 95% interval
     and source; prints the fit and the repair log and writes a runnable scenario. With
     --report FIT_DIR, also the fit folder that kamsim report turns into HTML."""
-    import datetime as dt
-
     from kamsim.calibrate import calibrate as fit
-    from kamsim.crm import read_crm
     from kamsim.errors import Problem, ScenarioError
     from kamsim.io import check_output_folder, write_table, write_text
 
@@ -795,19 +807,11 @@ def calibrate(
     try:
         if report_ is not None and not as_csv:
             check_output_folder(report_, "--report")
-        if as_of is not None:
-            try:
-                dt.date.fromisoformat(as_of.strip())
-            except ValueError:
-                raise ScenarioError(
-                    [Problem("--as-of", f"{as_of!r} is not a date (YYYY-MM-DD)")]
-                ) from None
+        date = None if as_of is None else _date(as_of)
         if out.is_dir():
             raise ScenarioError([Problem("--out", f"{out} is a folder; name a TOML file")])
-        if not crm.is_file():
-            raise ScenarioError([Problem("", "no such file", str(crm))])
-        export = read_crm(crm, map_)
-        cal = fit(export, None if as_of is None else as_of.strip())
+        export = _export(crm, map_)
+        cal = fit(export, date)
         cal.scenario()
     except ScenarioError as err:
         raise _fail(err) from None
@@ -835,10 +839,7 @@ def calibrate(
 
 @app.command()
 def backtest(
-    crm: Annotated[
-        Path,
-        typer.Argument(help="The CRM export (CSV), e.g. sales_pipeline.csv.", show_default=False),
-    ],
+    crm: CrmArg,
     as_of: Annotated[
         str | None,
         typer.Option(
@@ -847,10 +848,7 @@ def backtest(
         ),
     ] = None,
     horizon: Annotated[str, typer.Option(help="How far ahead: months or days, e.g. 3m.")] = "3m",
-    map_: Annotated[
-        str | None,
-        typer.Option("--map", help="Mapping TOML file or bundled name (default: maven)."),
-    ] = None,
+    map_: MapOpt = None,
     rolling: Annotated[
         bool, typer.Option(help="Repeat on every month end with 3 months of closes before it.")
     ] = False,
@@ -866,32 +864,20 @@ def backtest(
     forecast --horizon from the deals open then, and per month compare won deals and bookings
     with the P10-P90 band, the mean's bias and the CRPS, beside a trailing run-rate.
     --rolling repeats this over month ends and says whether kamsim's CRPS is better."""
-    import datetime as dt
-
     from kamsim.backtest import backtest as run_backtest
     from kamsim.backtest import write_backtest
-    from kamsim.crm import read_crm
     from kamsim.errors import Problem, ScenarioError
     from kamsim.forecast import parse_horizon
 
     try:
-        date = None
-        if as_of is not None:
-            try:
-                date = dt.date.fromisoformat(as_of.strip())
-            except ValueError:
-                raise ScenarioError(
-                    [Problem("--as-of", f"{as_of!r} is not a date (YYYY-MM-DD)")]
-                ) from None
-        elif not rolling:
+        date = None if as_of is None else _date(as_of)
+        if date is None and not rolling:
             raise ScenarioError([Problem("--as-of", "needed without --rolling")])
         span = parse_horizon(horizon)
         if out is not None and out.exists() and not out.is_dir():
             raise ScenarioError([Problem("--out", f"{out} is a file; name a folder")])
-        if not crm.is_file():
-            raise ScenarioError([Problem("", "no such file", str(crm))])
         bt = run_backtest(
-            read_crm(crm, map_), date, span, rolling, reps, seed, workers, progress=not quiet
+            _export(crm, map_), date, span, rolling, reps, seed, workers, progress=not quiet
         )
     except ScenarioError as err:
         raise _fail(err) from None
